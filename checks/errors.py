@@ -1,0 +1,32 @@
+"""Errors raised by ``checks``: a reason code plus one user-facing sentence.
+
+``ChecksConfigError`` means the user's contract or config is wrong; ``ChecksDataError`` means the data is bad.
+Both map to exit code 2 in the CLI. Every error carries ``code`` (a stable reason code such as
+``data:empty_file``), ``message`` (one sentence naming the file, column or row) and ``exit_code``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ChecksError", "ChecksConfigError", "ChecksDataError"]
+
+
+class ChecksError(Exception):
+    """Base error of ``checks``."""
+
+    exit_code: int = 2
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ChecksConfigError(ChecksError):
+    """The contract, the detector parameters or the config are wrong (fix the config)."""
+
+
+class ChecksDataError(ChecksError):
+    """The data cannot be checked as given (fix the data): empty, unreadable, wrong encoding..."""

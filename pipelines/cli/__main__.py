@@ -1,0 +1,3 @@
+from pipelines.cli.main import _entry
+
+_entry()

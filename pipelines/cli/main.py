@@ -1,0 +1,89 @@
+"""``trainguard`` command line: data on stdout, logs on stderr, exit codes from DESIGN.md.
+
+Exit codes: 0 ok/approved, 1 rejected or refused by policy or gate, 2 bad input or usage (one clear line,
+no traceback), 3 ledger integrity failure. Command modules register themselves with ``register(subparsers)``
+and must import heavy libraries (pandas, prefect, great_expectations) inside their handlers, so that
+``trainguard gate`` stays at "hashing plus milliseconds".
+
+Example::
+
+    trainguard ingest data_samples/credit/batch_poisoned.csv --source credit --label-column class
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from pipelines.cli import audit_cmd, ingest_cmd
+from pipelines.cli._console import print_error
+
+__all__ = ["main", "build_parser"]
+
+_KNOWN_ERROR_BASES = (
+    ("checks.errors", "ChecksError"),
+    ("provenance.errors", "ProvenanceError"),
+    ("pipelines.errors", "PipelineError"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser, every command with its ``--help`` example."""
+    parser = argparse.ArgumentParser(
+        prog="trainguard",
+        description="Keep poisoned and corrupted rows out of training data.",
+        epilog="Example: trainguard ingest data.csv --source vendor-a --label-column label",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    ingest_cmd.register(sub)
+    audit_cmd.register(sub)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"trainguard {version('trainguard')}"
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "trainguard (source tree)"
+
+
+def _known_error(exc: BaseException) -> int | None:
+    """The exit code of a trainguard error, or None when ``exc`` is not one of ours."""
+    for module_name, class_name in _KNOWN_ERROR_BASES:
+        module = sys.modules.get(module_name)
+        base = getattr(module, class_name, None) if module is not None else None
+        if base is not None and isinstance(exc, base):
+            return int(getattr(exc, "exit_code", 2))
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (``sys.exit(main())`` from the console script)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - mapped below, re-raised when it is not ours
+        exit_code = _known_error(exc)
+        if exit_code is None or os.environ.get("TRAINGUARD_DEBUG"):
+            raise
+        print_error(str(exc), code=getattr(exc, "code", None))
+        return exit_code
+    return int(code or 0)
+
+
+def _entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()
