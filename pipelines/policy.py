@@ -1,0 +1,100 @@
+"""The decision: which rows are quarantined and whether the batch is approved or rejected.
+
+Inputs are the tables the checks produce (row scores, contract failures, drift table); the output is a
+``Decision`` whose reasons are stable codes with the numbers that triggered them. Example::
+
+    >>> import pandas as pd
+    >>> from pipelines.config import Policy
+    >>> from pipelines.policy import decide
+    >>> scores = pd.DataFrame({"row": [0, 1], "score": [0.1, 0.9], "flagged": [False, True],
+    ...                        "reasons": [[], ["outlier:iforest"]]})
+    >>> decide(scores, Policy(max_quarantined_share=0.6)).verdict
+    'approved'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from pipelines.config import Policy
+
+__all__ = ["Decision", "decide", "FAILURE_COLUMNS", "DRIFT_COLUMNS"]
+
+FAILURE_COLUMNS = ["check", "column", "row", "value", "reason"]
+DRIFT_COLUMNS = ["column", "test", "statistic", "threshold", "drifted"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Verdict, quarantined rows (0-based source rows) and the reasons, most important first."""
+
+    verdict: str
+    quarantined: np.ndarray
+    reasons: list[str] = field(default_factory=list)
+    checks: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    @property
+    def approved(self) -> bool:
+        return self.verdict == "approved"
+
+
+def decide(scores: pd.DataFrame, policy: Policy, *, failures: pd.DataFrame | None = None,
+           drift: pd.DataFrame | None = None) -> Decision:
+    """Apply ``policy`` to the row scores, contract failures and drift table of one batch."""
+    rows = len(scores)
+    failures = failures if failures is not None else pd.DataFrame(columns=FAILURE_COLUMNS)
+    drift = drift if drift is not None else pd.DataFrame(columns=DRIFT_COLUMNS)
+    flagged = scores["flagged"].to_numpy(dtype=bool)
+    quarantined = scores["row"].to_numpy(dtype=np.int64)[flagged] if policy.quarantine_flagged \
+        else np.empty(0, dtype=np.int64)
+    reasons: list[str] = []
+    checks: dict[str, dict[str, object]] = {}
+
+    share = len(quarantined) / rows if rows else 1.0
+    ok = share <= policy.max_quarantined_share
+    checks["quarantine"] = {"passed": ok, "quarantined": int(len(quarantined)), "rows": rows,
+                            "share": round(share, 6), "max_share": policy.max_quarantined_share}
+    if not ok:
+        reasons.append(f"policy:quarantined_share {share:.3f} > {policy.max_quarantined_share:.3f}")
+
+    batch_level = failures[failures["row"].isna()] if len(failures) else failures
+    kinds = sorted(set(failures["check"].astype(str))) if len(failures) else []
+    blocking = sorted(k for k in kinds if k in policy.reject_on_contract)
+    blocking += sorted({str(k) for k in batch_level["check"]} - set(blocking)) if len(batch_level) else []
+    checks["contract"] = {"passed": not blocking, "failures": int(len(failures)),
+                          "batch_failures": int(len(batch_level)), "kinds": kinds, "blocking": blocking}
+    for kind in blocking:
+        cols = sorted({str(c) for c in failures.loc[failures["check"].astype(str) == kind, "column"].dropna()})
+        reasons.append(f"policy:contract:{kind}" + (f" ({', '.join(cols[:5])})" if cols else ""))
+
+    compared = int(len(drift))
+    drifted = int(drift["drifted"].astype(bool).sum()) if compared else 0
+    dshare = drifted / compared if compared else 0.0
+    dok = dshare <= policy.max_drift_share
+    checks["drift"] = {"passed": dok, "drifted": drifted, "compared": compared, "share": round(dshare, 6),
+                       "max_share": policy.max_drift_share}
+    if not dok:
+        cols = drift.loc[drift["drifted"].astype(bool), "column"].astype(str).tolist()
+        reasons.append(f"policy:drift {drifted}/{compared} columns ({', '.join(cols[:5])})")
+
+    if rows < policy.min_rows:
+        reasons.append(f"policy:min_rows {rows} < {policy.min_rows}")
+    if rows and len(quarantined) == rows:
+        reasons.append("policy:no_clean_rows")
+    verdict = "rejected" if reasons else "approved"
+    if verdict == "approved" and len(quarantined):
+        reasons.append(f"quarantined {len(quarantined)} of {rows} rows ({share:.1%}): {_top_reasons(scores)}")
+    return Decision(verdict=verdict, quarantined=quarantined, reasons=reasons, checks=checks)
+
+
+def _top_reasons(scores: pd.DataFrame, k: int = 3) -> str:
+    flagged = scores.loc[scores["flagged"].astype(bool), "reasons"]
+    counts: dict[str, int] = {}
+    for rs in flagged:
+        for r in list(rs) if rs is not None else []:
+            counts[str(r)] = counts.get(str(r), 0) + 1
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    return ", ".join(f"{r} x{n}" for r, n in top) or "flagged"
