@@ -1,0 +1,161 @@
+"""The storage every backend shares: five tables and the queries on them; dialects differ only in details.
+
+Tables: ``entries`` (index, canonical bytes, and the source/verdict/time copied out for lookups), ``nodes`` (every
+perfect Merkle subtree hash, leaves included, keyed by ``level << 48 | index``), ``subjects`` (digest -> entry
+index, the lookup index beside the tree), ``checkpoints`` (one signed checkpoint per tree size) and ``meta``.
+Lookup columns are conveniences only: every answer is re-checked against the entry bytes and a signed root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+__all__ = ["SqlStore", "EntryRow"]
+
+EntryRow = tuple[int, bytes, str | None, str | None, str | None]  # idx, body, source, verdict, time
+
+_SCHEMA = [
+    "create table if not exists meta (key text primary key, value text not null)",
+    "create table if not exists entries (idx bigint primary key, body {blob} not null,"
+    " source text, verdict text, time text)",
+    "create index if not exists entries_source on entries (source, verdict, idx)",
+    "create table if not exists nodes (id bigint primary key, hash {blob} not null)",
+    "create table if not exists subjects (digest text not null, idx bigint not null, primary key (digest, idx))",
+    "create table if not exists checkpoints (tree_size bigint primary key, body {blob} not null)",
+]
+
+
+class SqlStore:
+    """Base class; subclasses set ``ph``, ``blob`` and implement connection, locking and snapshots."""
+
+    ph = "?"
+    blob = "blob"
+    conn: Any
+
+    # --- implemented by dialects -------------------------------------------------------------------------
+    def write(self) -> AbstractContextManager[None]:  # pragma: no cover - abstract
+        """A transaction holding the ledger's exclusive append lock (serialized across processes)."""
+        raise NotImplementedError
+
+    def read(self) -> AbstractContextManager[None]:  # pragma: no cover - abstract
+        """A read transaction seeing one consistent snapshot."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def describe(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- shared queries ----------------------------------------------------------------------------------
+    def _q(self, sql: str) -> str:
+        return sql.replace("?", self.ph)
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(self._q(sql), params).fetchall())
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        row = self.conn.execute(self._q(sql), params).fetchone()
+        return tuple(row) if row is not None else None
+
+    def create_schema(self) -> None:
+        for stmt in _SCHEMA:
+            self.conn.execute(stmt.format(blob=self.blob))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("select value from meta where key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.conn.execute(self._q("insert into meta (key, value) values (?, ?)"), (key, value))
+
+    def size(self) -> int:
+        row = self._one("select max(idx) from entries")
+        return 0 if row is None or row[0] is None else int(row[0]) + 1
+
+    def count(self) -> int:
+        row = self._one("select count(*) from entries")
+        return int(row[0]) if row else 0
+
+    def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            for nid, h in self._all(f"select id, hash from nodes where id in ({marks})", chunk):
+                out[int(nid)] = bytes(h)
+        return out
+
+    def all_nodes(self) -> dict[int, bytes]:
+        return {int(nid): bytes(h) for nid, h in self._all("select id, hash from nodes")}
+
+    def entry(self, idx: int) -> bytes | None:
+        row = self._one("select body from entries where idx = ?", (idx,))
+        return None if row is None else bytes(row[0])
+
+    def iter_entries(self, start: int = 0, batch: int = 5000) -> Iterator[tuple[int, bytes]]:
+        """Entries in index order, read in pages by key (constant memory)."""
+        nxt = start
+        while True:
+            rows = self._all("select idx, body from entries where idx >= ? order by idx limit ?", (nxt, batch))
+            for idx, body in rows:
+                yield int(idx), bytes(body)
+            if len(rows) < batch:
+                return
+            nxt = int(rows[-1][0]) + 1
+
+    def checkpoint_bodies(self) -> Iterator[tuple[int, bytes]]:
+        for size, body in self._all("select tree_size, body from checkpoints order by tree_size"):
+            yield int(size), bytes(body)
+
+    def latest_checkpoint(self) -> bytes | None:
+        row = self._one("select body from checkpoints order by tree_size desc limit 1")
+        return None if row is None else bytes(row[0])
+
+    def indices_for(self, digest: str) -> list[int]:
+        return [int(r[0]) for r in self._all("select idx from subjects where digest = ? order by idx", (digest,))]
+
+    def latest_index(self, source: str, verdict: str) -> int | None:
+        row = self._one(
+            "select max(idx) from entries where source = ? and verdict = ?", (source, verdict)
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
+    def filtered(
+        self, *, source: str | None, verdict: str | None, since: str | None, until: str | None, limit: int | None
+    ) -> list[EntryRow]:
+        where, params = [], []
+        for col, op, value in (("source", "=", source), ("verdict", "=", verdict), ("time", ">=", since),
+                               ("time", "<=", until)):
+            if value is not None:
+                where.append(f"{col} {op} ?")
+                params.append(value)
+        sql = "select idx, body, source, verdict, time from entries"
+        if where:
+            sql += " where " + " and ".join(where)
+        sql += " order by idx desc"
+        if limit is not None:
+            sql += f" limit {int(limit)}"
+        return [(int(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in self._all(sql, params)]
+
+    def insert(
+        self,
+        entries: Sequence[EntryRow],
+        nodes: Sequence[tuple[int, bytes]],
+        subjects: Sequence[tuple[str, int]],
+        checkpoints: Sequence[tuple[int, bytes]],
+    ) -> None:
+        """Insert rows inside the current write transaction."""
+        cur = self.conn.cursor()
+        if entries:
+            cur.executemany(
+                self._q("insert into entries (idx, body, source, verdict, time) values (?, ?, ?, ?, ?)"), entries
+            )
+        if nodes:
+            cur.executemany(self._q("insert into nodes (id, hash) values (?, ?)"), nodes)
+        if subjects:
+            cur.executemany(self._q("insert into subjects (digest, idx) values (?, ?)"), subjects)
+        if checkpoints:
+            cur.executemany(self._q("insert into checkpoints (tree_size, body) values (?, ?)"), checkpoints)

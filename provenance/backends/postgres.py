@@ -1,0 +1,70 @@
+"""PostgreSQL backend (psycopg 3): appends serialized by a transaction-level advisory lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+from provenance.backends._sql import SqlStore
+from provenance.errors import LedgerIntegrityError, ProvenanceConfigError
+
+__all__ = ["PostgresStore"]
+
+_LOCK_KEY = 0x7472_6169_6E67  # "traing": one advisory lock per database (schema-qualified by search_path below)
+
+
+class PostgresStore(SqlStore):
+    """A ledger in the tables of the connection's current schema (``options=-csearch_path=...`` selects one)."""
+
+    ph = "%s"
+    blob = "bytea"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise ProvenanceConfigError("ledger:unreachable", f"cannot connect to {_redact(url)}: {exc}") from exc
+        row = self.conn.execute("select current_schema()").fetchone()
+        self.schema = str(row[0]) if row and row[0] else "public"
+        with self.write():
+            self.create_schema()
+
+    def describe(self) -> str:
+        return _redact(self.url)
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():
+                self.conn.execute("select pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_KEY >> 32, self.schema))
+                yield
+        except psycopg.OperationalError as exc:
+            raise ProvenanceConfigError("ledger:unreachable", f"{_redact(self.url)}: {exc}") from exc
+        except psycopg.DatabaseError as exc:
+            raise LedgerIntegrityError(
+                "ledger:corrupt_store", f"PostgreSQL ledger {_redact(self.url)} failed",
+                expected="a consistent ledger", found=str(exc).strip(),
+            ) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        try:
+            with self.conn.transaction():
+                self.conn.execute("set transaction isolation level repeatable read")
+                yield
+        except psycopg.OperationalError as exc:
+            raise ProvenanceConfigError("ledger:unreachable", f"{_redact(self.url)}: {exc}") from exc
+
+
+def _redact(url: str) -> str:
+    """The URL without a password."""
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        info = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "postgresql://?"
+    return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '')}/{info.get('dbname', '')}"

@@ -1,0 +1,72 @@
+"""SQLite backend: WAL journal, ``synchronous=FULL`` (every commit is durable), appends under ``BEGIN IMMEDIATE``."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from provenance.backends._sql import SqlStore
+from provenance.errors import LedgerIntegrityError, ProvenanceConfigError
+
+__all__ = ["SqliteStore"]
+
+
+class SqliteStore(SqlStore):
+    """A ledger in one SQLite file; many processes may append at once (they queue on the write lock)."""
+
+    ph = "?"
+    blob = "blob"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
+            self.conn.execute("pragma busy_timeout = 120000")
+            self.conn.execute("pragma journal_mode = wal")
+            self.conn.execute("pragma synchronous = full")
+            with self.write():
+                self.create_schema()
+        except sqlite3.DatabaseError as exc:
+            raise _integrity(exc, path) from exc
+        except OSError as exc:
+            raise ProvenanceConfigError("ledger:unreachable", f"cannot open SQLite ledger {path}: {exc}") from exc
+
+    def describe(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        try:
+            self.conn.execute("begin immediate")
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("rollback")
+                raise
+            self.conn.execute("commit")
+        except sqlite3.DatabaseError as exc:
+            raise _integrity(exc, self.path) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        try:
+            self.conn.execute("begin")
+            try:
+                yield
+            finally:
+                self.conn.execute("commit")
+        except sqlite3.DatabaseError as exc:
+            raise _integrity(exc, self.path) from exc
+
+
+def _integrity(exc: sqlite3.DatabaseError, path: Path) -> Exception:
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+        return ProvenanceConfigError("ledger:busy", f"SQLite ledger {path} stayed locked: {exc}")
+    if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
+        return ProvenanceConfigError("ledger:unreachable", f"cannot open SQLite ledger {path}: {exc}")
+    return LedgerIntegrityError(
+        "ledger:corrupt_store", f"SQLite ledger {path} is damaged", expected="a readable database", found=str(exc)
+    )

@@ -1,0 +1,83 @@
+"""Audit bundles: a ledger exported to a directory and verified with no database and no network.
+
+A bundle holds ``entries.jsonl`` (one entry's canonical bytes per line, index order), ``checkpoint.json`` (the
+latest signed checkpoint) and ``keys.txt`` (the trusted public keys, base64, one per line with its key id).
+Verifying recomputes every leaf, chain link and the root and checks the checkpoint's signature.
+
+Example::
+
+    >>> export_bundle(open_ledger(), "audit/")        # doctest: +SKIP
+    >>> verify_bundle("audit/").tree_size             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from provenance.errors import ProvenanceInputError
+from provenance.ledger import Ledger
+from provenance.signing import TrustedKeys, key_id
+from provenance.verify import VerifyReport, parse_checkpoint, verify_contents
+
+__all__ = ["export_bundle", "verify_bundle", "read_checkpoint"]
+
+ENTRIES, CHECKPOINT, KEYS = "entries.jsonl", "checkpoint.json", "keys.txt"
+
+
+def export_bundle(ledger: Ledger, out: str | os.PathLike[str]) -> dict[str, Any]:
+    """Verify ``ledger``, then write its entries, latest checkpoint and trusted public keys to ``out``."""
+    report = ledger.verify()
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open(d / ENTRIES, "wb") as fh:
+        for idx, body in ledger.iter_entries():
+            if idx >= report.tree_size:
+                break
+            fh.write(body + b"\n")
+            count += 1
+    (d / CHECKPOINT).write_text(json.dumps(report.checkpoint, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    lines = [f"{b64}  # key_id {key_id(pub)}" for pub, b64 in zip(
+        ledger.trusted.keys.values(), ledger.public_keys(), strict=True)]
+    (d / KEYS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"out": str(d), "entries": count, "checkpoint": report.checkpoint, "keys": ledger.public_keys()}
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A checkpoint saved as JSON (e.g. a bundle's ``checkpoint.json``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProvenanceInputError("input:missing_file", f"cannot read checkpoint file {p}") from exc
+    return parse_checkpoint(text, where=str(p))
+
+
+def _entries(path: Path) -> Iterator[tuple[int, bytes]]:
+    with open(path, "rb") as fh:
+        for idx, line in enumerate(fh):
+            yield idx, line[:-1] if line.endswith(b"\n") else line
+
+
+def verify_bundle(
+    directory: str | os.PathLike[str],
+    *,
+    trusted_keys: TrustedKeys | None = None,
+    earlier: Sequence[Mapping[str, Any]] = (),
+) -> VerifyReport:
+    """Verify an exported bundle offline; trusts ``trusted_keys``, else the bundle's own ``keys.txt``."""
+    d = Path(directory)
+    for name in (ENTRIES, CHECKPOINT, KEYS):
+        if not (d / name).is_file():
+            raise ProvenanceInputError("input:bad_bundle", f"{d} is not a ledger bundle: {name} is missing")
+    trusted = trusted_keys if trusted_keys is not None else TrustedKeys.from_file(d / KEYS)
+    checkpoint = read_checkpoint(d / CHECKPOINT)
+    with open(d / ENTRIES, "rb") as fh:
+        size = sum(1 for _ in fh)
+    return verify_contents(
+        _entries(d / ENTRIES), size=size, latest=checkpoint, trusted=trusted, earlier=[dict(e) for e in earlier]
+    )

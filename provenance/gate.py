@@ -1,0 +1,117 @@
+"""The gate: training starts only on bytes that carry an approving, provable ledger entry.
+
+``require_approved`` hashes the file (or directory), looks the digest up through the ledger's index, checks each
+answer's inclusion proof against the latest checkpoint (signature checked against the trusted keys) and decides
+by the newest decisive entry: ``approved``, or an ``override`` signed by a trusted approver key, lets it through;
+``rejected``/``quarantined``/``error`` or nothing refuses it. Overrides signed by an untrusted key are ignored.
+It starts no Prefect and no server.
+
+Example::
+
+    >>> require_approved("outputs/clean.parquet", ledger="sqlite:///.trainguard/ledger.db")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from provenance.config import TrustedSpec
+from provenance.entries import OVERRIDE_V1, make_statement
+from provenance.errors import NotApprovedError
+from provenance.hashing import canonical_json, parse_digest, path_digest
+from provenance.ledger import Ledger, LedgerRecord, open_ledger
+from provenance.signing import TrustedKeys, key_id, sign_bytes
+
+__all__ = ["require_approved", "make_override", "override_problem"]
+
+
+def _override_message(statement: dict[str, Any]) -> bytes:
+    """What an approver signs: the statement without ``predicate.previous`` and ``approval.signature``."""
+    pred = {k: v for k, v in statement["predicate"].items() if k != "previous"}
+    pred["approval"] = {k: v for k, v in pred["approval"].items() if k != "signature"}
+    return canonical_json({**statement, "predicate": pred})
+
+
+def make_override(
+    digest: str, *, reason: str, approver_key: Ed25519PrivateKey, actor: str | None = None, name: str | None = None
+) -> dict[str, Any]:
+    """An ``override`` statement approving ``digest``, signed by ``approver_key`` (append it to the ledger)."""
+    d = parse_digest(digest)
+    if not reason.strip():
+        from provenance.errors import ProvenanceInputError
+
+        raise ProvenanceInputError("input:no_reason", "an override needs a non-empty --reason")
+    predicate = {
+        "verdict": "override",
+        "reason": reason,
+        "actor": actor or _user(),
+        "approval": {"digest": d, "key_id": key_id(approver_key.public_key()), "signature": ""},
+    }
+    statement = make_statement(subjects=[(name or d, d)], predicate=predicate, predicate_type=OVERRIDE_V1)
+    statement["predicate"]["approval"]["signature"] = sign_bytes(approver_key, _override_message(statement))
+    return statement
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+def override_problem(record: LedgerRecord, approvers: TrustedKeys) -> str | None:
+    """Why an override record may not approve (None when it is valid and signed by a trusted approver)."""
+    approval = record.statement["predicate"].get("approval") or {}
+    if record.statement.get("predicateType") != OVERRIDE_V1:
+        return f"entry {record.index} is not an override"
+    kid = str(approval.get("key_id", ""))
+    if approval.get("digest") not in record.digests:
+        return f"override entry {record.index} approves {approval.get('digest')}, not its subject"
+    if kid not in approvers:
+        return f"override entry {record.index} is signed by approver key {kid[:12]}, which is not trusted"
+    if not approvers.verify(kid, str(approval.get("signature", "")), _override_message(record.statement)):
+        return f"override entry {record.index} has an invalid approver signature"
+    return None
+
+
+def require_approved(
+    path: str | os.PathLike[str], *, ledger: Ledger | str | None = None, trusted_keys: TrustedSpec = None
+) -> LedgerRecord:
+    """The approving record of ``path``'s exact bytes, or raise ``NotApprovedError`` / ``LedgerIntegrityError``."""
+    digest = path_digest(path)
+    own = not isinstance(ledger, Ledger)
+    led = open_ledger(ledger if isinstance(ledger, str) else None, trusted_keys=trusted_keys) if own else ledger
+    assert isinstance(led, Ledger)
+    try:
+        return decide(led, digest, label=os.fspath(path))
+    finally:
+        if own:
+            led.close()
+
+
+def decide(led: Ledger, digest: str, *, label: str) -> LedgerRecord:
+    """Apply the gate's rule to the proved records naming ``digest``."""
+    d = parse_digest(digest)
+    records = led.find(d, verdicts=None)
+    if not records:
+        raise NotApprovedError("gate:unknown", f"{label} ({d}) has no ledger entry; ingest it first")
+    ignored = []
+    for rec in reversed(records):
+        if rec.verdict == "approved":
+            return rec
+        if rec.verdict == "override":
+            problem = override_problem(rec, led.approvers)
+            if problem is None:
+                return rec
+            ignored.append(problem)
+            continue
+        reasons = rec.statement["predicate"].get("reasons") or []
+        why = f" ({'; '.join(map(str, reasons[:3]))})" if reasons else ""
+        raise NotApprovedError(
+            "gate:rejected", f"{label} ({d}) was {rec.verdict} by ledger entry {rec.index}{why}"
+        )
+    raise NotApprovedError("gate:untrusted_override", f"{label} ({d}) is not approved: {ignored[0]}")

@@ -1,0 +1,203 @@
+"""Ed25519 keys, trusted-key sets and signed checkpoints.
+
+A checkpoint is ``{origin, tree_size, root_hash, timestamp, key_id, signature}``: ``key_id`` is the SHA-256 hex of
+the raw 32-byte public key and ``signature`` the base64 Ed25519 signature over the canonical JSON of the checkpoint
+without ``signature``. Public keys travel as base64 of the raw 32 bytes; a trusted-keys file holds one per line,
+optionally followed by a comment (``#`` lines are ignored).
+
+Example::
+
+    >>> key = generate_private_key()
+    >>> cp = sign_checkpoint(key, origin="demo", tree_size=1, root_hash="00" * 32)
+    >>> TrustedKeys.of([key.public_key()]).check_checkpoint(cp)
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from provenance.entries import utc_now
+from provenance.errors import LedgerIntegrityError, ProvenanceConfigError
+from provenance.hashing import canonical_json
+
+__all__ = [
+    "generate_private_key",
+    "write_private_key",
+    "load_private_key",
+    "public_key_b64",
+    "public_key_from_b64",
+    "key_id",
+    "TrustedKeys",
+    "sign_checkpoint",
+    "sign_bytes",
+]
+
+CHECKPOINT_FIELDS = ("origin", "tree_size", "root_hash", "timestamp", "key_id", "signature")
+
+
+def generate_private_key() -> Ed25519PrivateKey:
+    """A fresh Ed25519 private key."""
+    return Ed25519PrivateKey.generate()
+
+
+def write_private_key(key: Ed25519PrivateKey, path: str | os.PathLike[str]) -> Path:
+    """Write ``key`` as PKCS#8 PEM with mode 0600; refuses to overwrite an existing file."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    try:
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}") from exc
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(p, 0o600)
+    return p
+
+
+def load_private_key(spec: str | os.PathLike[str]) -> Ed25519PrivateKey:
+    """A private key from a PEM file path, or from base64 of the raw 32-byte seed (e.g. an env variable)."""
+    text = os.fspath(spec)
+    p = Path(text)
+    if p.is_file():
+        try:
+            key = serialization.load_pem_private_key(p.read_bytes(), password=None)
+        except (ValueError, TypeError) as exc:
+            raise ProvenanceConfigError("keys:bad_private_key", f"{p} is not an unencrypted PEM private key") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ProvenanceConfigError("keys:not_ed25519", f"{p} holds a {type(key).__name__}, not an Ed25519 key")
+        return key
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == 32:
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    raise ProvenanceConfigError("keys:missing", f"signing key not found: {text!r} is neither a key file nor base64")
+
+
+def _raw(pub: Ed25519PublicKey) -> bytes:
+    return pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_key_b64(pub: Ed25519PublicKey) -> str:
+    """Base64 of the raw 32-byte public key."""
+    return base64.b64encode(_raw(pub)).decode("ascii")
+
+
+def public_key_from_b64(text: str, *, where: str = "public key") -> Ed25519PublicKey:
+    """Parse base64 of a raw 32-byte Ed25519 public key."""
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ProvenanceConfigError("keys:bad_public_key", f"{where}: not base64: {text!r}") from exc
+    if len(raw) != 32:
+        raise ProvenanceConfigError("keys:bad_public_key", f"{where}: want 32 raw bytes, found {len(raw)}")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def key_id(pub: Ed25519PublicKey) -> str:
+    """SHA-256 hex of the raw 32-byte public key."""
+    return hashlib.sha256(_raw(pub)).hexdigest()
+
+
+def sign_bytes(key: Ed25519PrivateKey, message: bytes) -> str:
+    """Base64 Ed25519 signature of ``message``."""
+    return base64.b64encode(key.sign(message)).decode("ascii")
+
+
+def sign_checkpoint(
+    key: Ed25519PrivateKey, *, origin: str, tree_size: int, root_hash: str, timestamp: str | None = None
+) -> dict[str, Any]:
+    """A signed checkpoint for a tree of ``tree_size`` leaves with root ``root_hash`` (hex)."""
+    body: dict[str, Any] = {
+        "origin": origin,
+        "tree_size": tree_size,
+        "root_hash": root_hash,
+        "timestamp": timestamp or utc_now(),
+        "key_id": key_id(key.public_key()),
+    }
+    body["signature"] = sign_bytes(key, canonical_json(body))
+    return body
+
+
+class TrustedKeys:
+    """The public keys a verifier accepts, by key id."""
+
+    def __init__(self, keys: Mapping[str, Ed25519PublicKey], *, source: str = "trusted keys") -> None:
+        self.keys = dict(keys)
+        self.source = source
+
+    @classmethod
+    def of(cls, keys: Iterable[Ed25519PublicKey], *, source: str = "trusted keys") -> TrustedKeys:
+        return cls({key_id(k): k for k in keys}, source=source)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> TrustedKeys:
+        """Parse a trusted-keys file: one base64 public key per line, optional comment after it."""
+        p = Path(path)
+        try:
+            lines = p.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ProvenanceConfigError("keys:trusted_unreadable", f"cannot read trusted-keys file {p}") from exc
+        keys = []
+        for n, line in enumerate(lines, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            keys.append(public_key_from_b64(text.split()[0], where=f"{p} line {n}"))
+        return cls.of(keys, source=str(p))
+
+    def __contains__(self, kid: object) -> bool:
+        return kid in self.keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def merged(self, other: TrustedKeys) -> TrustedKeys:
+        return TrustedKeys({**self.keys, **other.keys}, source=f"{self.source} + {other.source}")
+
+    def verify(self, kid: str, signature_b64: str, message: bytes) -> bool:
+        """True when ``kid`` is trusted and its key signed ``message``."""
+        pub = self.keys.get(kid)
+        if pub is None:
+            return False
+        try:
+            pub.verify(base64.b64decode(signature_b64, validate=True), message)
+        except (InvalidSignature, binascii.Error, ValueError):
+            return False
+        return True
+
+    def check_checkpoint(self, cp: Mapping[str, Any], *, index: int | None = None) -> None:
+        """Raise ``LedgerIntegrityError`` unless ``cp`` is well formed and signed by a trusted key."""
+        if not isinstance(cp, Mapping) or set(cp) != set(CHECKPOINT_FIELDS):
+            found = sorted(cp) if isinstance(cp, Mapping) else type(cp).__name__
+            raise LedgerIntegrityError(
+                "ledger:bad_checkpoint", "malformed checkpoint", index=index,
+                expected=str(list(CHECKPOINT_FIELDS)), found=str(found),
+            )
+        kid = str(cp["key_id"])
+        if kid not in self.keys:
+            raise LedgerIntegrityError(
+                "ledger:untrusted_key", f"checkpoint of tree size {cp['tree_size']} is signed by an untrusted key",
+                index=index, expected=f"a key in {self.source} ({', '.join(k[:12] for k in self.keys) or 'none'})",
+                found=kid[:12],
+            )
+        body = {k: v for k, v in cp.items() if k != "signature"}
+        if not self.verify(kid, str(cp["signature"]), canonical_json(body)):
+            raise LedgerIntegrityError(
+                "ledger:bad_signature", f"checkpoint of tree size {cp['tree_size']} has an invalid signature",
+                index=index, expected=f"Ed25519 signature by {kid[:12]}", found=str(cp["signature"])[:16],
+            )

@@ -1,0 +1,161 @@
+"""Full verification of a ledger's contents: every leaf, chain link, stored node, checkpoint root and signature.
+
+Used for a live store and for an exported bundle (no database, no network). Fails closed: the first problem
+raises ``LedgerIntegrityError`` naming the first bad entry, what was expected and what was found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from hashlib import sha256 as _sha256
+from typing import Any
+
+from provenance.entries import parse_entry
+from provenance.errors import LedgerIntegrityError
+from provenance.merkle import EMPTY_ROOT, Frontier
+from provenance.signing import TrustedKeys
+
+__all__ = ["VerifyReport", "verify_contents", "parse_checkpoint"]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What a successful verification covered."""
+
+    tree_size: int
+    root_hash: str
+    checkpoint: dict[str, Any] | None
+    checkpoints_checked: int
+    signatures_checked: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "checkpoint": self.checkpoint,
+            "checkpoints_checked": self.checkpoints_checked,
+            "signatures_checked": self.signatures_checked,
+        }
+
+
+def parse_checkpoint(body: bytes | str, *, where: str) -> dict[str, Any]:
+    """Parse a stored or exported checkpoint (fail closed)."""
+    try:
+        cp = json.loads(body)
+    except ValueError as exc:
+        raise LedgerIntegrityError(
+            "ledger:corrupt_checkpoint", f"{where} is not JSON", expected="a checkpoint", found=repr(body[:40])
+        ) from exc
+    if not isinstance(cp, dict) or not isinstance(cp.get("tree_size"), int) or not isinstance(cp.get("root_hash"), str):
+        raise LedgerIntegrityError("ledger:corrupt_checkpoint", f"{where} is not a checkpoint")
+    return cp
+
+
+def verify_contents(
+    entries: Iterable[tuple[int, bytes]],
+    *,
+    size: int,
+    latest: dict[str, Any] | None,
+    trusted: TrustedKeys,
+    checkpoints: Iterable[dict[str, Any]] = (),
+    stored_nodes: Mapping[int, bytes] | None = None,
+    earlier: Iterable[dict[str, Any]] = (),
+    all_signatures: bool = False,
+) -> VerifyReport:
+    """Recompute the tree over ``entries`` (index order) and check it against the signed checkpoints.
+
+    ``latest`` must cover exactly ``size`` entries and carry a trusted signature; every other checkpoint in
+    ``checkpoints`` must have the root of the tree at its size (and, with ``all_signatures``, a trusted
+    signature); ``earlier`` are checkpoints saved elsewhere (an export): the ledger must still contain them.
+    """
+    sigs = 0
+    if latest is None:
+        if size:
+            raise LedgerIntegrityError(
+                "ledger:no_checkpoint", "no signed checkpoint covers the ledger", index=0,
+                expected="a signed checkpoint", found="none",
+            )
+    else:
+        trusted.check_checkpoint(latest)
+        sigs += 1
+        if latest["tree_size"] != size:
+            first = min(size, latest["tree_size"])
+            raise LedgerIntegrityError(
+                "ledger:size_mismatch", "the entries do not match the latest signed checkpoint", index=first,
+                expected=f"{latest['tree_size']} entries", found=f"{size} entries",
+            )
+    want: dict[int, str] = {}
+    for cp in checkpoints:
+        if all_signatures:
+            trusted.check_checkpoint(cp, index=cp["tree_size"] - 1)
+            sigs += 1
+        want[cp["tree_size"]] = cp["root_hash"]
+    for cp in earlier:
+        trusted.check_checkpoint(cp)
+        sigs += 1
+        if cp["tree_size"] > size:
+            raise LedgerIntegrityError(
+                "ledger:truncated", "the ledger is shorter than a checkpoint it signed earlier", index=size,
+                expected=f"at least {cp['tree_size']} entries (root {cp['root_hash'][:16]})", found=f"{size} entries",
+            )
+        if want.get(cp["tree_size"], cp["root_hash"]) != cp["root_hash"]:
+            raise LedgerIntegrityError(
+                "ledger:fork", "two signed checkpoints disagree on one tree size", index=cp["tree_size"] - 1,
+                expected=cp["root_hash"], found=want[cp["tree_size"]],
+            )
+        want[cp["tree_size"]] = cp["root_hash"]
+    if latest is not None:
+        want[latest["tree_size"]] = latest["root_hash"]
+
+    frontier = Frontier()
+    previous: str | None = None
+    expected_idx = 0
+    for idx, body in entries:
+        if idx != expected_idx:
+            raise LedgerIntegrityError(
+                "ledger:gap", "entry is missing", index=expected_idx, expected=f"index {expected_idx}",
+                found=f"index {idx}",
+            )
+        statement = parse_entry(body, idx)
+        link = statement["predicate"].get("previous")
+        if link != previous:
+            raise LedgerIntegrityError(
+                "ledger:broken_chain", "predicate.previous does not name the entry before it", index=idx,
+                expected=str(previous), found=str(link),
+            )
+        created = frontier.push(_leaf(body))
+        if stored_nodes is not None:
+            for nid, h in created:
+                stored = stored_nodes.get(nid)
+                if stored != h:
+                    what = "leaf hash" if nid == idx else f"Merkle node {nid >> 48}/{nid & ((1 << 48) - 1)}"
+                    raise LedgerIntegrityError(
+                        "ledger:hash_mismatch", f"stored {what} differs from the recomputed one", index=idx,
+                        expected=h.hex(), found=stored.hex() if stored else "nothing",
+                    )
+        previous = created[0][1].hex()
+        root_want = want.get(idx + 1)
+        if root_want is not None:
+            root = frontier.root().hex()
+            if root != root_want:
+                raise LedgerIntegrityError(
+                    "ledger:root_mismatch", f"the root of the first {idx + 1} entries differs from the checkpoint",
+                    index=idx, expected=root_want, found=root,
+                )
+        expected_idx += 1
+    if expected_idx != size:
+        raise LedgerIntegrityError(
+            "ledger:gap", "entries are missing at the end", index=expected_idx,
+            expected=f"{size} entries", found=f"{expected_idx} entries",
+        )
+    root_hex = (frontier.root() if size else EMPTY_ROOT).hex()
+    return VerifyReport(
+        tree_size=size, root_hash=root_hex, checkpoint=latest, checkpoints_checked=len(want), signatures_checked=sigs
+    )
+
+
+def _leaf(body: bytes) -> bytes:
+    return _sha256(b"\x00" + body).digest()
