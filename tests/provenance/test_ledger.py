@@ -1,0 +1,142 @@
+"""The ledger on both backends: append, lookup with proofs, verify, concurrent writers, a writer killed mid-append."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from provenance.errors import NotApprovedError, ProvenanceConfigError, ProvenanceInputError
+from provenance.ledger import Ledger, open_ledger
+from provenance.merkle import verify_consistency, verify_inclusion
+from tests.provenance.conftest import digest, fill, statement
+
+
+def test_append_chains_and_signs(ledger: Ledger) -> None:
+    results = [ledger.append(statement(i)) for i in range(5)]
+    assert [r.index for r in results] == list(range(5))
+    assert [r.checkpoint["tree_size"] for r in results] == [1, 2, 3, 4, 5]
+    entries = [s for _, s in sorted(ledger.log())]
+    assert entries[0]["predicate"]["previous"] is None
+    for prev, cur in zip(results, entries[1:], strict=False):
+        assert cur["predicate"]["previous"] == prev.entry_hash
+    report = ledger.verify(all_signatures=True)
+    assert report.tree_size == 5 and report.root_hash == results[-1].checkpoint["root_hash"]
+    assert report.signatures_checked == 6
+
+
+def test_find_prove_and_latest_approved(ledger: Ledger) -> None:
+    fill(ledger, 6)
+    ledger.append(statement(2, verdict="rejected"))
+    ledger.append(statement(9, source="vendor-b"))
+    assert [r.index for r in ledger.find(digest(2))] == [2]
+    assert [r.verdict for r in ledger.find(digest(2), verdicts=None)] == ["approved", "rejected"]
+    assert ledger.find(digest(77)) == []
+    proof = ledger.prove(digest(3))
+    assert list(proof) == ["entry", "leaf_index", "tree_size", "leaf_hash", "inclusion_proof", "root_hash",
+                           "checkpoint"]
+    assert verify_inclusion(proof["leaf_index"], proof["tree_size"], bytes.fromhex(proof["leaf_hash"]),
+                            [bytes.fromhex(h) for h in proof["inclusion_proof"]], bytes.fromhex(proof["root_hash"]))
+    latest = ledger.latest_approved("vendor-a")
+    assert latest is not None and latest.index == 5 and latest.source == "vendor-a"
+    assert ledger.latest_approved("nobody") is None
+    with pytest.raises(NotApprovedError):
+        ledger.prove(digest(77))
+    with pytest.raises(ProvenanceInputError):
+        ledger.record(99)
+
+
+def test_consistency_between_checkpoints(ledger: Ledger) -> None:
+    old = [ledger.append(statement(i)).checkpoint for i in range(7)][-1]
+    fill(ledger, 6)
+    new = ledger.checkpoint()
+    assert new is not None
+    proof = [bytes.fromhex(h) for h in ledger.consistency(old["tree_size"])]
+    assert verify_consistency(7, new["tree_size"], bytes.fromhex(old["root_hash"]), bytes.fromhex(new["root_hash"]),
+                              proof)
+
+
+def test_log_filters(ledger: Ledger) -> None:
+    fill(ledger, 3)
+    ledger.append(statement(10, verdict="rejected", source="vendor-b"))
+    assert [i for i, _ in ledger.log(source="vendor-b")] == [3]
+    assert [i for i, _ in ledger.log(verdict="approved")] == [2, 1, 0]
+    t = ledger.record(1).time
+    assert [i for i, _ in ledger.log(since=t)] == [3, 2, 1]
+    assert [i for i, _ in ledger.log(until=t)] == [1, 0]
+
+
+def test_signing_key_created_beside_sqlite_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    led = open_ledger(f"sqlite:///{tmp_path}/l/ledger.db")
+    led.append(statement(0))
+    key = tmp_path / "l" / "ledger.key"
+    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600
+    assert "created ledger signing key" in capsys.readouterr().err
+    led.verify()
+    led.close()
+
+
+def test_bad_urls() -> None:
+    with pytest.raises(ProvenanceConfigError):
+        open_ledger("mysql://x")
+    with pytest.raises(ProvenanceConfigError):
+        open_ledger("sqlite://relative-without-path")
+
+
+def _writer(url: str, key: str, worker: int, count: int) -> None:
+    led = open_ledger(url, signing_key=key)
+    for j in range(count):
+        led.append(statement(worker * 1000 + j, source=f"w{worker}"))
+    led.close()
+
+
+@pytest.mark.slow
+def test_eight_processes_fifty_appends_each(ledger: Ledger, ledger_url: str, key_path: Path) -> None:
+    ledger.append(statement(99_999))  # tables and origin exist before the race
+    ctx = mp.get_context("fork")
+    procs = [ctx.Process(target=_writer, args=(ledger_url, str(key_path), w, 50)) for w in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    report = ledger.verify()
+    assert report.tree_size == 401
+    rows = ledger.log()
+    assert sorted(i for i, _ in rows) == list(range(401))  # no gap, no duplicate
+    names = [st["subject"][0]["digest"]["sha256"] for _, st in rows]
+    assert len(set(names)) == 401
+    for w in range(8):
+        mine = sorted(i for i, st in rows if st["predicate"]["source"]["name"] == f"w{w}")
+        assert len(mine) == 50
+
+
+def _endless(url: str, key: str) -> None:
+    led = open_ledger(url, signing_key=key)
+    i = 0
+    while True:
+        led.append(statement(500_000 + i, source="killed"))
+        i += 1
+
+
+@pytest.mark.slow
+def test_sigkill_during_append_leaves_a_valid_ledger(ledger: Ledger, ledger_url: str, key_path: Path) -> None:
+    ledger.append(statement(0))
+    ctx = mp.get_context("fork")
+    for delay in (0.31, 0.47, 0.73):
+        p = ctx.Process(target=_endless, args=(ledger_url, str(key_path)))
+        p.start()
+        time.sleep(delay)
+        assert p.pid is not None
+        os.kill(p.pid, signal.SIGKILL)
+        p.join(10)
+        report = ledger.verify()
+        assert report.tree_size == ledger.size() >= 1
+        last = ledger.record(report.tree_size - 1)
+        assert last.index == report.tree_size - 1
+    ledger.append(statement(1))  # the ledger keeps working after the crashes
+    assert ledger.verify().tree_size == report.tree_size + 1
