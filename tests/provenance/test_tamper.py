@@ -1,0 +1,173 @@
+"""Someone with write access to the database changes history: verification and lookups must catch it (both backends)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provenance.errors import LedgerIntegrityError
+from provenance.gate import decide
+from provenance.hashing import canonical_json
+from provenance.ledger import Ledger, open_ledger
+from provenance.merkle import build_nodes, leaf_hash, node_id
+from provenance.signing import generate_private_key, sign_checkpoint
+from tests.provenance.conftest import digest, fill, raw_sql, statement
+
+N = 12
+
+
+def _body(led: Ledger, idx: int) -> bytes:
+    body = led.store.entry(idx)
+    assert body is not None
+    return body
+
+
+def _expect(led: Ledger, code: str, index: int, **kw: object) -> LedgerIntegrityError:
+    with pytest.raises(LedgerIntegrityError) as err:
+        led.verify(**kw)  # type: ignore[arg-type]
+    assert err.value.code == code, str(err.value)
+    assert err.value.index == index, str(err.value)
+    assert err.value.exit_code == 3
+    assert f"entry {index}" in str(err.value)
+    return err.value
+
+
+def _rewrite_nodes(led: Ledger) -> None:
+    """The careful attacker: recompute every stored Merkle node from the (tampered) entries."""
+    sql = raw_sql(led)
+    leaves = [leaf_hash(body) for _, body in led.store.iter_entries()]
+    sql("delete from nodes")
+    led.store.insert([], list(build_nodes(leaves).items()), [], [])
+
+
+@pytest.fixture()
+def full(ledger: Ledger) -> Ledger:
+    fill(ledger, N)
+    ledger.verify()
+    return ledger
+
+
+def test_edited_field(full: Ledger) -> None:
+    st = json.loads(_body(full, 5))
+    st["predicate"]["counts"]["flagged"] = 0
+    raw_sql(full)("update entries set body = ? where idx = ?", (canonical_json(st), 5))
+    err = _expect(full, "ledger:hash_mismatch", 5)
+    assert err.expected and err.found and err.expected != err.found
+    with pytest.raises(LedgerIntegrityError):  # the gate's lookup path fails closed too (exit 3)
+        decide(full, digest(5), label="batch-5.csv")
+
+
+def test_edited_field_with_recomputed_nodes(full: Ledger) -> None:
+    st = json.loads(_body(full, N - 1))
+    st["predicate"]["verdict"] = "approved"
+    st["predicate"]["reasons"] = ["edited"]
+    raw_sql(full)("update entries set body = ? where idx = ?", (canonical_json(st), N - 1))
+    _rewrite_nodes(full)
+    _expect(full, "ledger:root_mismatch", N - 1)
+    with pytest.raises(LedgerIntegrityError, match="signed root"):
+        full.find(digest(N - 1))
+
+
+def test_deleted_entry(full: Ledger) -> None:
+    raw_sql(full)("delete from entries where idx = ?", (4,))
+    _expect(full, "ledger:gap", 4)
+
+
+def test_swapped_entries(full: Ledger) -> None:
+    a, b = _body(full, 3), _body(full, 7)
+    sql = raw_sql(full)
+    sql("update entries set body = ? where idx = ?", (b, 3))
+    sql("update entries set body = ? where idx = ?", (a, 7))
+    _expect(full, "ledger:broken_chain", 3)
+
+
+def test_inserted_entry(full: Ledger) -> None:
+    sql = raw_sql(full)
+    sql("update entries set idx = idx + 1000000 where idx >= ?", (6,))
+    sql("update entries set idx = idx - 999999 where idx >= ?", (1000000,))
+    forged = statement(4242)
+    forged["predicate"]["previous"] = leaf_hash(_body(full, 5)).hex()
+    full.store.insert([(6, canonical_json(forged), "vendor-a", "approved", forged["predicate"]["time"])], [], [], [])
+    _expect(full, "ledger:size_mismatch", N)
+    _rewrite_nodes(full)  # hide the size mismatch: the attacker cannot sign a checkpoint with a trusted key
+    sql("delete from checkpoints")
+    leaves = [leaf_hash(body) for _, body in full.store.iter_entries()]
+    from provenance.merkle import root_from_leaves
+
+    forged_cp = sign_checkpoint(generate_private_key(), origin=full.origin, tree_size=N + 1,
+                                root_hash=root_from_leaves(leaves).hex())
+    full.store.insert([], [], [], [(N + 1, canonical_json(forged_cp))])
+    with pytest.raises(LedgerIntegrityError, match="untrusted"):
+        full.verify()
+
+
+def test_inserted_entry_at_the_end_without_a_checkpoint(full: Ledger) -> None:
+    forged = statement(4242)
+    forged["predicate"]["previous"] = leaf_hash(_body(full, N - 1)).hex()
+    full.store.insert([(N, canonical_json(forged), "vendor-a", "approved", "2030-01-01T00:00:00Z")],
+                      [(node_id(0, N), leaf_hash(canonical_json(forged)))], [(digest(4242), N)], [])
+    _expect(full, "ledger:size_mismatch", N)
+    with pytest.raises(LedgerIntegrityError, match="not covered"):
+        full.find(digest(4242))  # the gate never honours an entry no signed checkpoint covers
+
+
+def test_truncated_tail_caught_against_an_exported_checkpoint(full: Ledger) -> None:
+    exported = full.checkpoint()
+    assert exported is not None and exported["tree_size"] == N
+    fill(full, 3)
+    keep = 7
+    sql = raw_sql(full)
+    sql("delete from entries where idx >= ?", (keep,))
+    sql("delete from checkpoints where tree_size > ?", (keep,))
+    for (nid,) in sql("select id from nodes"):
+        level, index = int(nid) >> 48, int(nid) & ((1 << 48) - 1)
+        if (index + 1) << level > keep:
+            sql("delete from nodes where id = ?", (nid,))
+    assert full.verify().tree_size == keep  # on its own, a cleanly cut ledger still verifies ...
+    err = _expect(full, "ledger:truncated", keep, earlier=[exported])  # ... but not against the export
+    assert err.expected is not None and str(N) in err.expected
+
+
+def test_checkpoint_signed_by_untrusted_key(full: Ledger) -> None:
+    latest = full.checkpoint()
+    assert latest is not None
+    forged = sign_checkpoint(generate_private_key(), origin=latest["origin"], tree_size=N, root_hash=latest["root_hash"])
+    raw_sql(full)("update checkpoints set body = ? where tree_size = ?", (canonical_json(forged), N))
+    with pytest.raises(LedgerIntegrityError, match="untrusted key") as err:
+        full.verify()
+    assert err.value.code == "ledger:untrusted_key"
+    with pytest.raises(LedgerIntegrityError, match="untrusted key"):
+        decide(full, digest(1), label="batch-1.csv")
+
+
+def test_older_checkpoint_with_a_wrong_root(full: Ledger) -> None:
+    cp = json.loads(raw_sql(full)("select body from checkpoints where tree_size = ?", (4,))[0][0])
+    cp["root_hash"] = "00" * 32
+    raw_sql(full)("update checkpoints set body = ? where tree_size = ?", (canonical_json(cp), 4))
+    _expect(full, "ledger:root_mismatch", 3)
+    with pytest.raises(LedgerIntegrityError, match="invalid signature"):
+        full.verify(all_signatures=True)
+
+
+def test_corrupted_entry_bytes(full: Ledger) -> None:
+    body = bytearray(_body(full, 8))
+    body[10] ^= 0xFF
+    raw_sql(full)("update entries set body = ? where idx = ?", (bytes(body), 8))
+    _expect(full, "ledger:corrupt_entry", 8)
+
+
+def test_corrupted_sqlite_file(tmp_path: Path, key_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/c.db"
+    led = open_ledger(url, signing_key=str(key_path))
+    fill(led, 300)
+    led.store.conn.execute("pragma wal_checkpoint(truncate)")
+    led.close()
+    path = tmp_path / "c.db"
+    data = bytearray(path.read_bytes())
+    for page in range(1, len(data) // 4096):  # scribble over the middle of every page but the header page
+        data[page * 4096 + 2000 : page * 4096 + 2064] = bytes(range(64))
+    path.write_bytes(bytes(data))
+    with pytest.raises(LedgerIntegrityError):
+        open_ledger(url, signing_key=str(key_path)).verify()
