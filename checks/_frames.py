@@ -1,0 +1,238 @@
+"""Frame helpers shared by contracts and drift: reading files, naming columns, coercing a column to a type.
+
+Every column is brought to one of five logical types before it is checked, so Great Expectations and the
+vectorised path see the same plain NumPy-backed values whatever the source dtype was (pandas 3 ``str``,
+``pd.ArrowDtype``, nullable ``Int64``, ``object`` with mixed values):
+
+- ``integer`` / ``float`` -> ``float64`` (missing = NaN; empty strings are missing; ``+-inf`` kept),
+- ``boolean`` -> ``object`` of ``True``/``False``/``None``,
+- ``string`` -> ``object`` of ``str``/``None`` (UTF-8 ``bytes`` decoded),
+- ``datetime`` -> ``datetime64[ns, UTC]``.
+
+A value that cannot be brought to the type is *bad*: it becomes missing and is reported by the caller.
+``wrong_dtype`` is decided from the dtype alone (never from the values, so chunking cannot change it): a
+numeric or datetime dtype where text is expected, a datetime dtype where numbers are expected, and so on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from checks.errors import ChecksDataError
+
+__all__ = ["LOGICAL_TYPES", "Coerced", "coerce_column", "logical_type_of", "read_frame", "column_names"]
+
+LOGICAL_TYPES = ("integer", "float", "boolean", "string", "datetime")
+_TRUE = {"true", "t", "yes", "y"}
+_FALSE = {"false", "f", "no", "n"}
+
+
+@dataclass
+class Coerced:
+    """A column brought to its logical type: ``values``, ``bad`` rows, and ``wrong_dtype`` when no value fits."""
+
+    values: pd.Series
+    bad: np.ndarray
+    wrong_dtype: bool = False
+
+
+def column_names(frame: pd.DataFrame) -> list[str]:
+    """Column labels as strings (non-string labels such as ints are stringified)."""
+    return [str(c) for c in frame.columns]
+
+
+def _kind(dtype: object) -> str:
+    """One of ``num``, ``bool``, ``str``, ``dt``, ``obj`` for any pandas/NumPy/Arrow dtype."""
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        t = dtype.pyarrow_dtype
+        if pa.types.is_boolean(t):
+            return "bool"
+        if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+            return "num"
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            return "str"
+        if pa.types.is_timestamp(t) or pa.types.is_date(t):
+            return "dt"
+        return "obj"
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(dtype):
+        return "num"
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "dt"
+    if isinstance(dtype, pd.StringDtype):
+        return "str"
+    return "obj"
+
+
+def logical_type_of(series: pd.Series) -> str:
+    """The logical type a trusted reference column has (used by inference)."""
+    kind = _kind(series.dtype)
+    if kind == "bool":
+        return "boolean"
+    if kind == "num":
+        vals = series.to_numpy(dtype="float64", na_value=np.nan)
+        finite = vals[np.isfinite(vals)]
+        integral = pd.api.types.is_integer_dtype(series.dtype) or bool(np.all(finite == np.floor(finite)))
+        return "integer" if integral and finite.size else "float"
+    if kind == "dt":
+        return "datetime"
+    if kind == "str":
+        return "string"
+    nonnull = series.dropna()
+    if len(nonnull) == 0:
+        return "string"
+    types = {type(v) for v in nonnull.head(1000)}
+    if types <= {bool, np.bool_}:
+        return "boolean"
+    if all(issubclass(t, (int, float, np.number)) and t not in (bool, np.bool_) for t in types):
+        return logical_type_of(pd.to_numeric(nonnull, errors="coerce"))
+    return "string"
+
+
+def _to_str(value: object) -> tuple[object, bool]:
+    """(normalised value, bad) for one object cell of a string column."""
+    if isinstance(value, str):
+        return value, False
+    if isinstance(value, bytes | bytearray):
+        try:
+            return bytes(value).decode("utf-8"), False
+        except UnicodeDecodeError:
+            return None, True
+    return None, True
+
+
+def coerce_column(series: pd.Series, ltype: str) -> Coerced:
+    """Bring ``series`` to ``ltype`` (see module doc); positions are preserved, the index is kept."""
+    kind = _kind(series.dtype)
+    idx = series.index
+    missing = np.asarray(series.isna(), dtype=bool)
+    if ltype in ("integer", "float"):
+        return _coerce_numeric(series, kind, missing, ltype)
+    if ltype == "boolean":
+        return _coerce_bool(series, kind, missing)
+    if ltype == "datetime":
+        if kind == "num" or kind == "bool":
+            nat = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+            return Coerced(nat, np.zeros(len(series), bool), True)
+        try:
+            vals = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
+        except (TypeError, ValueError, OverflowError):
+            vals = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+        vals = vals.astype("datetime64[ns, UTC]")
+        bad = ~missing & np.asarray(vals.isna(), dtype=bool)
+        return Coerced(vals, bad)
+    # string
+    if kind in ("num", "bool", "dt"):
+        return Coerced(pd.Series([None] * len(series), index=idx, dtype=object), np.zeros(len(series), bool), True)
+    if kind == "str":
+        arr = series.to_numpy(dtype=object, na_value=None)
+        return Coerced(pd.Series(arr, index=idx, dtype=object), np.zeros(len(series), bool))
+    raw = series.to_numpy(dtype=object)
+    out = np.empty(len(raw), dtype=object)
+    bad = np.zeros(len(raw), dtype=bool)
+    for i, v in enumerate(raw):
+        if missing[i]:
+            out[i] = None
+            continue
+        out[i], bad[i] = _to_str(v)
+    return Coerced(pd.Series(out, index=idx, dtype=object), bad)
+
+
+def _coerce_numeric(series: pd.Series, kind: str, missing: np.ndarray, ltype: str) -> Coerced:
+    idx = series.index
+    if kind in ("num", "bool"):
+        vals = series.to_numpy(dtype="float64", na_value=np.nan)
+        bad = np.zeros(len(vals), dtype=bool)
+    elif kind == "dt":
+        nan = np.full(len(series), np.nan)
+        return Coerced(pd.Series(nan, index=idx), np.zeros(len(series), bool), True)
+    else:
+        obj = series.to_numpy(dtype=object, na_value=None)
+        empty = np.fromiter((isinstance(v, str) and not v.strip() for v in obj), dtype=bool, count=len(obj))
+        missing = missing | empty
+        obj = obj.copy()
+        obj[missing] = None
+        # booleans and bytes are not numbers here; strings that parse are
+        isnum = np.fromiter(
+            (v is None or (isinstance(v, (int, float, str, np.number)) and not isinstance(v, (bool, np.bool_)))
+             for v in obj), dtype=bool, count=len(obj))
+        obj[~isnum] = None
+        vals = pd.to_numeric(pd.Series(obj, dtype=object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+        bad = ~missing & np.isnan(vals)
+        # the strings "nan"/"NaN" parse to NaN: count them as missing, not as a type error
+        strnan = np.fromiter((isinstance(v, str) and v.strip().lower() == "nan" for v in obj), dtype=bool, count=len(obj))
+        bad &= ~strnan
+    vals = vals + 0.0  # -0.0 -> 0.0
+    if ltype == "integer":
+        finite = np.isfinite(vals)
+        frac = np.zeros(len(vals), dtype=bool)
+        frac[finite] = vals[finite] != np.floor(vals[finite])
+        bad = bad | frac
+        vals = np.where(frac, np.nan, vals)
+    vals[bad] = np.nan
+    return Coerced(pd.Series(vals, index=idx, dtype="float64"), bad)
+
+
+def _coerce_bool(series: pd.Series, kind: str, missing: np.ndarray) -> Coerced:
+    idx = series.index
+    raw = series.to_numpy(dtype=object, na_value=None)
+    out = np.empty(len(raw), dtype=object)
+    bad = np.zeros(len(raw), dtype=bool)
+    for i, v in enumerate(raw):
+        if missing[i] or v is None:
+            out[i] = None
+        elif isinstance(v, bool | np.bool_):
+            out[i] = bool(v)
+        elif isinstance(v, int | float | np.number) and v in (0, 1):
+            out[i] = bool(v)
+        elif isinstance(v, str) and v.strip().lower() in _TRUE | _FALSE:
+            out[i] = v.strip().lower() in _TRUE
+        else:
+            out[i], bad[i] = None, True
+    return Coerced(pd.Series(out, index=idx, dtype=object), bad)
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """Read a Parquet, CSV or TSV (optionally ``.gz``) file, failing with a ``ChecksDataError`` naming the file.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.csv"); _ = open(p, "w").write("x,y\\n1,a\\n")
+    >>> read_frame(p).shape
+    (1, 2)
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ChecksDataError("data:not_found", f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise ChecksDataError("data:empty_file", f"{p}: the file is empty (0 bytes)")
+    name = p.name.lower()
+    try:
+        if name.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(p)
+        else:
+            sep = "\t" if name.endswith((".tsv", ".tsv.gz", ".tab")) or ".csv.gz" in name and _looks_tab(p) else ","
+            frame = pd.read_csv(p, sep=sep, encoding="utf-8", encoding_errors="strict")
+    except UnicodeDecodeError as exc:
+        raise ChecksDataError("data:not_utf8", f"{p}: bytes at offset {exc.start} are not valid UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise ChecksDataError("data:empty_file", f"{p}: the file has no header and no rows") from None
+    except (pd.errors.ParserError, ValueError, OSError) as exc:
+        raise ChecksDataError("data:unreadable", f"{p}: cannot be read ({type(exc).__name__}: {exc})") from None
+    if frame.shape[1] == 0:
+        raise ChecksDataError("data:empty_file", f"{p}: the file has no columns")
+    return frame
+
+
+def _looks_tab(p: Path) -> bool:
+    import gzip
+
+    with gzip.open(p, "rt", encoding="utf-8", errors="replace") as fh:
+        head = fh.readline()
+    return head.count("\t") > head.count(",")

@@ -1,0 +1,310 @@
+"""Contract <-> Great Expectations 1.x ExpectationSuite, and a quiet ephemeral GX context to run suites on.
+
+Each built-in contract rule becomes one GX expectation whose ``meta["trainguard"]`` names its reason code:
+
+| contract key | GX expectation | reason |
+| --- | --- | --- |
+| column set | ``expect_table_columns_to_match_set`` | ``schema:missing_column:<c>`` / ``schema:extra_column:<c>`` |
+| ``type`` | ``expect_column_values_to_be_in_type_list`` | ``expect:type:<c>`` |
+| ``nullable = false`` | ``expect_column_values_to_not_be_null`` | ``expect:not_null:<c>`` |
+| ``min`` / ``max`` | ``expect_column_values_to_be_between`` | ``expect:in_range:<c>`` |
+| ``allowed`` | ``expect_column_values_to_be_in_set`` | ``expect:in_set:<c>`` |
+| ``classes`` of the label | ``expect_column_values_to_be_in_set`` | ``expect:label_class:<c>`` |
+| ``unique`` | ``expect_column_values_to_be_unique`` | ``expect:unique:<c>`` |
+| ``min_length`` / ``max_length`` | ``expect_column_value_lengths_to_be_between`` | ``expect:length:<c>`` |
+| ``pattern`` | ``expect_column_values_to_match_regex`` | ``expect:pattern:<c>`` |
+| ``[[expectations]]`` | the named expectation | ``expect:<name without expect_/column_values_to_>:<c>`` |
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from checks.errors import ChecksConfigError
+
+if TYPE_CHECKING:
+    import great_expectations as gx
+    import pandas as pd
+
+    from checks.contract._model import Contract
+
+_TYPE_LISTS: dict[str, list[str]] = {
+    "integer": ["int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64", "Int32",
+                "float", "float32", "float64", "Float64"],
+    "float": ["float", "float16", "float32", "float64", "Float64", "int", "int8", "int16", "int32", "int64", "Int64"],
+    "boolean": ["bool", "boolean", "bool_"],
+    "string": ["str", "string", "object", "StringDtype", "str_"],
+    "datetime": ["datetime64", "datetime64[ns]", "datetime64[ns, UTC]", "Timestamp", "datetime"],
+}
+_BUILTIN = {
+    "not_null": "expect_column_values_to_not_be_null",
+    "in_range": "expect_column_values_to_be_between",
+    "in_set": "expect_column_values_to_be_in_set",
+    "label_class": "expect_column_values_to_be_in_set",
+    "unique": "expect_column_values_to_be_unique",
+    "length": "expect_column_value_lengths_to_be_between",
+    "pattern": "expect_column_values_to_match_regex",
+    "type": "expect_column_values_to_be_in_type_list",
+}
+
+
+@dataclass
+class Rule:
+    """One check of the contract: its kind, column, GX expectation type and kwargs, and its reason code."""
+
+    kind: str
+    column: str | None
+    gx_type: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    row_level: bool = True
+
+    @property
+    def reason(self) -> str:
+        return f"expect:{self.kind}:{self.column if self.column is not None else '*'}"
+
+
+def builtin_rules(contract: Contract) -> list[Rule]:
+    """The contract's built-in per-column rules (the type rule and the column set are handled before GX)."""
+    rules: list[Rule] = []
+    for name, spec in contract.columns.items():
+        if not spec.nullable:
+            rules.append(Rule("not_null", name, _BUILTIN["not_null"]))
+        if spec.type in ("integer", "float") and (spec.min is not None or spec.max is not None):
+            rules.append(Rule("in_range", name, _BUILTIN["in_range"], {"min_value": spec.min, "max_value": spec.max}))
+        if name == contract.label_column and contract.classes is not None:
+            rules.append(Rule("label_class", name, _BUILTIN["label_class"], {"value_set": list(contract.classes)}))
+        elif spec.allowed is not None:
+            rules.append(Rule("in_set", name, _BUILTIN["in_set"], {"value_set": list(spec.allowed)}))
+        if spec.unique:
+            rules.append(Rule("unique", name, _BUILTIN["unique"]))
+        if spec.type == "string" and (spec.min_length is not None or spec.max_length is not None):
+            rules.append(
+                Rule("length", name, _BUILTIN["length"], {"min_value": spec.min_length, "max_value": spec.max_length})
+            )
+        if spec.type == "string" and spec.pattern is not None:
+            rules.append(Rule("pattern", name, _BUILTIN["pattern"], {"regex": spec.pattern}))
+    return rules
+
+
+def _short(gx_type: str) -> str:
+    for prefix in ("expect_column_values_to_", "expect_column_value_", "expect_column_", "expect_table_", "expect_"):
+        if gx_type.startswith(prefix):
+            return gx_type[len(prefix):]
+    return gx_type
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, type]:
+    _quiet_gx()
+    import great_expectations as gx
+    from great_expectations.expectations.expectation import Expectation
+
+    out: dict[str, type] = {}
+    for attr in dir(gx.expectations):
+        obj = getattr(gx.expectations, attr)
+        if isinstance(obj, type) and issubclass(obj, Expectation):
+            etype = str(obj.__dict__.get("expectation_type") or getattr(obj, "expectation_type", None) or "")
+            if etype:
+                out[etype] = obj
+                out[obj.__name__] = obj
+    return out
+
+
+def resolve_expectation(entry: dict[str, Any], *, path: str = "<contract>") -> tuple[type, dict[str, Any]]:
+    """The GX class and kwargs of one ``[[expectations]]`` entry; ``ChecksConfigError`` when it cannot be built."""
+    kwargs = {k: v for k, v in entry.items() if k != "type"}
+    name = str(entry.get("type"))
+    cls = _registry().get(name)
+    if cls is None:
+        raise ChecksConfigError(
+            "config:contract_expectation", f"{path}: unknown Great Expectations expectation {name!r} in [[expectations]]"
+        )
+    try:
+        cls(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - pydantic validation of user kwargs; reported as config error
+        first = str(exc).splitlines()[0:3]
+        raise ChecksConfigError(
+            "config:contract_expectation", f"{path}: [[expectations]] {name} has bad arguments ({' '.join(first)})"
+        ) from None
+    return cls, kwargs
+
+
+def user_rules(contract: Contract) -> list[Rule]:
+    """One rule per ``[[expectations]]`` entry; row-level when GX evaluates it row by row (a map expectation)."""
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+
+    rules = []
+    for entry in contract.expectations:
+        cls, kwargs = resolve_expectation(entry)
+        column = kwargs.get("column") or kwargs.get("column_A")
+        if column is None and kwargs.get("column_list"):
+            column = "+".join(map(str, kwargs["column_list"]))
+        row_level = issubclass(cls, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation)
+        etype = str(getattr(cls, "expectation_type", entry["type"]))
+        rules.append(Rule(_short(etype), column, etype, kwargs, row_level))
+    return rules
+
+
+def rule_columns(rule: Rule) -> list[str]:
+    """Columns a rule reads."""
+    kw = rule.kwargs
+    if rule.kind in _BUILTIN:
+        return [str(rule.column)]
+    cols = [kw[k] for k in ("column", "column_A", "column_B") if k in kw]
+    return [str(c) for c in cols + list(kw.get("column_list") or [])]
+
+
+def to_gx(rule: Rule) -> Any:
+    """The GX expectation object of a rule, tagged with its trainguard kind in ``meta``."""
+    cls = _registry()[rule.gx_type]
+    kwargs = dict(rule.kwargs)
+    if rule.kind in _BUILTIN:
+        kwargs["column"] = rule.column
+        kwargs["meta"] = {"trainguard": rule.kind}
+    return cls(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def contract_to_suite(contract: Contract, *, name: str | None = None) -> gx.ExpectationSuite:
+    """Build the GX 1.x suite of a contract (table column set, types, built-in rules, user expectations)."""
+    _batch_definition()  # GX 1.x needs an active context before a suite can be built
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(
+        name=name or contract.source or "trainguard_contract",
+        meta={"trainguard": {"source": contract.source, "inferred": dict(contract.inferred)}},
+    )
+    suite.add_expectation(
+        gx.expectations.ExpectTableColumnsToMatchSet(
+            column_set=list(contract.columns), exact_match=not contract.allow_extra_columns,
+            meta={"trainguard": "columns"},
+        )
+    )
+    for col, spec in contract.columns.items():
+        suite.add_expectation(
+            gx.expectations.ExpectColumnValuesToBeInTypeList(
+                column=col, type_list=_TYPE_LISTS[spec.type], meta={"trainguard": "type", "type": spec.type}
+            )
+        )
+    for rule in builtin_rules(contract):
+        suite.add_expectation(to_gx(rule))
+    for rule in user_rules(contract):
+        suite.add_expectation(to_gx(rule))
+    return suite
+
+
+def suite_to_contract(suite: gx.ExpectationSuite) -> Contract:
+    """Rebuild the contract from a suite made by :func:`contract_to_suite` (others become ``[[expectations]]``)."""
+    from checks.contract._model import ColumnSpec, Contract
+
+    info = (suite.meta or {}).get("trainguard", {})
+    contract = Contract(source=info.get("source"), inferred=dict(info.get("inferred") or {}))
+    specs: dict[str, ColumnSpec] = {}
+    for exp in suite.expectations:
+        cfg = exp.configuration
+        kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "result_format", "catch_exceptions")}
+        tag = (cfg.meta or {}).get("trainguard")
+        col = kw.get("column")
+        spec = specs.setdefault(str(col), ColumnSpec()) if tag not in (None, "columns") else None
+        if tag == "columns":
+            contract.allow_extra_columns = not kw.get("exact_match", True)
+            for c in kw["column_set"]:
+                specs.setdefault(c, ColumnSpec())
+        elif spec is not None and tag == "type":
+            spec.type = cfg.meta["type"]
+        elif spec is not None and tag == "not_null":
+            spec.nullable = False
+        elif spec is not None and tag == "in_range":
+            spec.min, spec.max = kw.get("min_value"), kw.get("max_value")
+        elif spec is not None and tag == "in_set":
+            spec.allowed = list(kw["value_set"])
+        elif spec is not None and tag == "label_class":
+            contract.label_column, contract.classes = col, list(kw["value_set"])
+        elif spec is not None and tag == "unique":
+            spec.unique = True
+        elif spec is not None and tag == "length":
+            spec.min_length, spec.max_length = kw.get("min_value"), kw.get("max_value")
+        elif spec is not None and tag == "pattern":
+            spec.pattern = kw["regex"]
+        else:
+            contract.expectations.append({"type": cfg.type, **{k: v for k, v in kw.items() if v is not None}})
+    contract.columns = specs
+    return contract
+
+
+# -- running GX quietly ---------------------------------------------------------------------------------------
+def _quiet_gx() -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.validator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+@contextmanager
+def _silenced() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@lru_cache(maxsize=1)
+def _batch_definition() -> Any:
+    """One ephemeral context per process with a pandas datasource and a whole-dataframe batch definition."""
+    _quiet_gx()
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    with _silenced():
+        ctx = gx.get_context(mode="ephemeral")
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        asset = ctx.data_sources.add_pandas("trainguard").add_dataframe_asset("batch")
+        return asset.add_batch_definition_whole_dataframe("whole")
+
+
+def run_gx(frame: pd.DataFrame, rules: list[Rule]) -> list[tuple[Rule, dict[str, Any], str | None]]:
+    """Validate ``frame`` (its index = source rows) with GX, result_format COMPLETE.
+
+    Returns ``(rule, result dict, exception message or None)`` per rule, in order.
+    """
+    if not rules:
+        return []
+    import great_expectations as gx
+
+    with _silenced():
+        suite = gx.ExpectationSuite(name="trainguard_run")
+        for i, rule in enumerate(rules):
+            exp = to_gx(rule)
+            exp.meta = {**(exp.meta or {}), "trainguard_index": i}
+            suite.add_expectation(exp)
+        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        res = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+    out: list[tuple[Rule, dict[str, Any], str | None]] = []
+    for r in res.results:
+        rule = rules[int(r.expectation_config.meta["trainguard_index"])]
+        info = r.exception_info or {}
+        err = None
+        if info.get("raised_exception"):
+            err = str(info.get("exception_message") or "error").splitlines()[0]
+        elif not r.success and not r.result:
+            err = "failed without a result"
+        out.append((rule, dict(r.result or {}) if r.success is False or err else {}, err))
+    return out
+
+
+def regex_ok(pattern: str) -> bool:
+    """Whether a pattern compiles."""
+    try:
+        re.compile(pattern)
+    except re.error:
+        return False
+    return True
