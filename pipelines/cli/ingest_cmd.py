@@ -1,9 +1,129 @@
-"""CLI commands of the ingestion side: ``ingest``, ``serve``, ``report`` (filled in by the pipelines work)."""
+"""CLI commands of the ingestion side: ``ingest``, ``serve``, ``report``.
+
+Heavy imports (pandas, Prefect, Great Expectations) live inside the handlers. Prefect's own log lines are kept
+off the terminal unless ``TRAINGUARD_DEBUG`` is set; trainguard prints progress on stderr and results on stdout.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from pipelines.cli import _console
+
+__all__ = ["register", "quiet_prefect"]
+
+_RAW = argparse.RawDescriptionHelpFormatter
+
+
+def quiet_prefect() -> None:
+    """Keep Prefect's logs off stdout and out of the way (set before Prefect is imported)."""
+    if not os.environ.get("TRAINGUARD_DEBUG"):
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
+    os.environ.setdefault("PREFECT_TASKS_REFRESH_CACHE", "false")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's commands to the ``trainguard`` parser."""
+    """Add ``ingest``, ``serve`` and ``report`` to the ``trainguard`` parser."""
+    p = sub.add_parser(
+        "ingest", help="Check, score and decide on one dataset; write outputs and a ledger entry.",
+        description="Run the ingest flow on one dataset (CSV, Parquet or JSON lines; a path or an fsspec URL).",
+        epilog="Example: trainguard ingest data_samples/credit/batch_poisoned.csv --source credit "
+               "--label-column class --out out/credit",
+        formatter_class=_RAW,
+    )
+    p.add_argument("path", metavar="PATH", help="dataset path or fsspec URL (file://, memory://, s3://...)")
+    p.add_argument("--source", help="source name (default: the file name's stem)")
+    p.add_argument("--reference", metavar="PATH", help="trusted reference data (default: the source's last "
+                                                       "approved data, found through the ledger)")
+    p.add_argument("--label-column", metavar="COL", help="label column (enables label-consistency checks)")
+    p.add_argument("--source-column", metavar="COL", help="column naming each row's upstream source")
+    p.add_argument("--config", metavar="FILE", help="TOML config (policy, allowed roots, sources)")
+    p.add_argument("--ledger", metavar="URL", help="ledger URL (default $TRAINGUARD_LEDGER or "
+                                                   "sqlite:///.trainguard/ledger.db)")
+    p.add_argument("--out", metavar="DIR", help="output directory (default out/<source>)")
+    p.add_argument("--runner", choices=("local", "dask"), default="local", help="where row scoring runs")
+    p.add_argument("--dask-address", metavar="ADDR", help="Dask scheduler address (default: a LocalCluster)")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(func=_ingest)
+
+    p = sub.add_parser(
+        "serve", help="Serve one scheduled Prefect deployment per configured source (and landing-dir polls).",
+        description="Register a deployment per [sources.NAME] of the config with its cron schedule, plus a "
+                    "landing-directory poll when landing_dir is set, and run them until interrupted.",
+        epilog="Example: trainguard serve --config trainguard.toml", formatter_class=_RAW,
+    )
+    p.add_argument("--config", metavar="FILE", required=True, help="TOML config with [sources.NAME] tables")
+    p.add_argument("--ledger", metavar="URL", help="ledger URL (overrides the config)")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser(
+        "report", help="Re-render report.html from an ingest output directory.",
+        description="Rebuild OUT/report.html from OUT/summary.json, scores.parquet and quarantine.parquet.",
+        epilog="Example: trainguard report out/credit", formatter_class=_RAW,
+    )
+    p.add_argument("out_dir", metavar="OUT", help="an ingest output directory")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(func=_report)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    quiet_prefect()
+    from pipelines.config import load_config
+    from pipelines.flows import ingest
+
+    load_config(args.config)  # fail fast on a bad config, before Prefect starts
+    _console.log(f"trainguard: ingesting {args.path} ...")
+    result = ingest(args.path, source=args.source, reference=args.reference, label_column=args.label_column,
+                    source_column=args.source_column, config_path=args.config, ledger_url=args.ledger,
+                    out_dir=args.out, runner=args.runner, dask_address=args.dask_address)
+    if args.json:
+        _console.print_json(result)
+    else:
+        _print_result(result)
+    return int(result["exit_code"])
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    counts = result.get("counts", {})
+    verdict = str(result["verdict"])
+    color = "green" if verdict == "approved" else "red"
+    _console.stdout.print(f"[bold {color}]{verdict.upper()}[/] {result['source']['uri']} "
+                          f"({result['source']['digest']})", markup=True)
+    _console.stdout.print(f"  rows {counts.get('rows')}, flagged {counts.get('flagged')}, "
+                          f"quarantined {counts.get('quarantined')}, clean {counts.get('clean')}")
+    for reason in result.get("reasons", [])[:8]:
+        _console.stdout.print(f"  - {reason}", markup=False)
+    out = Path(result["out_dir"])
+    names = ["clean.parquet", "quarantine.parquet", "scores.parquet", "summary.json", "report.html"]
+    present = [n for n in names if (out / n).exists()]
+    _console.stdout.print(f"  outputs: {out}/{{{','.join(present)}}}", markup=False)
+    _console.stdout.print("  ledger entries: " + ", ".join(f"#{e['index']} {e['verdict']}"
+                                                           for e in result.get("ledger", [])), markup=False)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    quiet_prefect()
+    from pipelines.serve import serve
+
+    serve(args.config, ledger_url=args.ledger)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pipelines.errors import PipelineInputError
+    from pipelines.report import render_report
+
+    out = Path(args.out_dir)
+    if not (out / "summary.json").is_file():
+        raise PipelineInputError("data:not_an_output_dir", f"{out} has no summary.json; is it an ingest --out dir?")
+    path = render_report(out)
+    if args.json:
+        _console.print_json({"report": str(path)})
+    else:
+        _console.stdout.print(str(path), markup=False)
+    return 0

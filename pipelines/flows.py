@@ -1,0 +1,179 @@
+"""The ``ingest`` Prefect flow: read, digest, contract, drift, row scores, policy, outputs, ledger, artifacts.
+
+Every attempt, also a rejected or unreadable one, leaves a ledger entry. Outputs are staged, the ledger entry is
+appended, and only then are the outputs renamed into ``out_dir`` (``clean.parquet`` last, approved runs only).
+
+Example::
+
+    >>> from pipelines.flows import ingest  # doctest: +SKIP
+    >>> ingest("data_samples/credit/batch_clean.csv", source="credit", label_column="class",
+    ...        out_dir="out/credit")["verdict"]  # doctest: +SKIP
+    'approved'
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from pipelines import outputs, tasks
+from pipelines._record import (
+    ERROR_EXIT,
+    artifacts,
+    error_summary,
+    record_attempt,
+    resolve_reference,
+    run_summary,
+)
+from pipelines.config import Config, load_config
+from pipelines.errors import PipelineError, PipelineInputError
+from pipelines.policy import decide
+from pipelines.state import SourceState, state_dir_for
+
+__all__ = ["ingest_flow", "ingest"]
+
+
+def _runner(name: str, address: str | None) -> Any:
+    if name == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    return ThreadPoolTaskRunner(max_workers=2)
+
+
+@flow(name="trainguard-ingest", log_prints=False, persist_result=False, validate_parameters=False)
+def ingest_flow(uri: str, source: str | None = None, reference: str | None = None,
+                label_column: str | None = None, source_column: str | None = None,
+                config_path: str | None = None, ledger_url: str | None = None, out_dir: str | None = None,
+                runner: str = "local") -> dict[str, Any]:
+    """Ingest one dataset; returns the run's summary (``summary.json``) plus where things were written."""
+    from provenance.config import ledger_url as resolve_ledger_url
+
+    config = load_config(config_path)
+    source = source or _default_source(uri)
+    src_cfg = config.source(source)
+    label_column = label_column if label_column is not None else src_cfg.label_column
+    source_column = source_column if source_column is not None else src_cfg.source_column
+    url = resolve_ledger_url(ledger_url or config.ledger)
+    state = SourceState(state_dir_for(url, config.state_dir), source)
+    out = Path(out_dir or src_cfg.out or Path(config.out_root) / source)
+    outputs.cleanup_stale_staging(out)
+    staging = outputs.new_staging(out)
+    work = staging / "work"
+    work.mkdir()
+    ctx: dict[str, Any] = {"uri": uri, "source": source, "config": config, "ledger_url": url, "out": out,
+                           "staging": staging, "runner": runner, "label_column": label_column,
+                           "source_column": source_column, "digest": None}
+    try:
+        return _run(ctx, state, work, reference)
+    except PipelineInputError as exc:
+        return _record_error(ctx, exc)
+    except Exception as exc:
+        from checks.errors import ChecksDataError
+
+        if isinstance(exc, ChecksDataError):
+            return _record_error(ctx, exc)
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _default_source(uri: str) -> str:
+    stem = Path(uri.rstrip("/")).name.split(".")[0]
+    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in stem).lstrip(".") or "default"
+
+
+def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | None) -> dict[str, Any]:
+    config: Config = ctx["config"]
+    logger = get_run_logger()
+    base = Path(config.path).parent if config.path else Path.cwd()
+    staged = tasks.stage_input(ctx["uri"], str(work), config.allowed_roots, str(base))
+    ctx["digest"] = staged["digest"]
+    block = config.chunk_mb << 20
+    batch = tasks.read_batch(staged["path"], ctx["uri"], str(work / "batch.parquet"), config.partition_rows, block)
+    ctx["format"], ctx["rows"], ctx["columns"] = batch["format"], batch["rows"], batch["columns"]
+    for what, col in (("label", ctx["label_column"]), ("source", ctx["source_column"])):
+        if col and col not in batch["columns"]:
+            raise PipelineInputError(
+                f"data:unknown_{what}_column",
+                f"{ctx['uri']} has no {what} column {col!r} (columns: {', '.join(batch['columns'][:30])})",
+            )
+    ref = resolve_reference(ctx, state, reference, work)
+    ref_path = None
+    if ref is not None:
+        ref_path = tasks.read_batch(ref["path"], ref["uri"], str(work / "reference.parquet"),
+                                    config.partition_rows, block)["path"]
+    ctx["reference"] = ref
+    logger.info("read %s rows from %s (%s)", batch["rows"], ctx["uri"], staged["digest"])
+
+    contract = tasks.check_contract(batch["path"], state.load_contract_text(), ref_path, ctx["label_column"],
+                                    str(work))
+    drift_path = None
+    if ref is not None and ref_path is not None:
+        drift_path = tasks.check_drift(batch["path"], ref_path, str(state.profile_path(ref["digest"])), str(work))
+    params = {"label_column": ctx["label_column"], "source_column": ctx["source_column"],
+              "fp_budget": config.fp_budget, "random_state": config.random_state}
+    scorer = tasks.fit_scorer(batch["path"], ref_path, params, str(work))
+    futures = [tasks.score_partition.submit(scorer, batch["path"], g, str(work))
+               for g in range(tasks.partition_count(batch["path"]))]
+    parts = [f.result() for f in futures]
+    scores_path = tasks.finalize_scores(scorer, batch["path"], parts, contract["row_reasons"], str(work))
+
+    import pandas as pd
+
+    scores = pd.read_parquet(scores_path)
+    failures = pd.read_parquet(contract["failures"])
+    drift = pd.read_parquet(drift_path) if drift_path else None
+    decision = decide(scores, config.policy, failures=failures, drift=drift)
+    staging: Path = ctx["staging"]
+    outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
+                          quarantined=decision.quarantined, approved=decision.approved)
+    summary = run_summary(ctx, decision, scores, failures, drift, contract, scorer)
+    entries = record_attempt(ctx, summary, staging)
+    placed = outputs.publish(staging, ctx["out"])
+    if decision.approved:
+        if contract["origin"] != "state":
+            state.save_contract_text(Path(contract["toml"]).read_text(encoding="utf-8"))
+        state.keep_approved(placed["clean.parquet"], summary["outputs"]["clean.parquet"])
+    result = dict(summary, ledger=entries, out_dir=str(ctx["out"]), exit_code=0 if decision.approved else 1)
+    artifacts(result)
+    logger.info("verdict %s: %s", summary["verdict"], "; ".join(summary["reasons"]) or "no findings")
+    return result
+
+
+def _record_error(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:
+    """Bad input: write summary.json and report.html, record an ``error`` entry, and remove any clean.parquet."""
+    summary = error_summary(ctx, exc)
+    staging: Path = ctx["staging"]
+    entries = record_attempt(ctx, summary, staging)
+    outputs.publish(staging, ctx["out"])
+    result = dict(summary, ledger=entries, out_dir=str(ctx["out"]),
+                  exit_code=int(getattr(exc, "exit_code", ERROR_EXIT)))
+    artifacts(result)
+    return result
+
+
+def ingest(uri: str, *, source: str | None = None, reference: str | None = None, label_column: str | None = None,
+           source_column: str | None = None, config_path: str | None = None, ledger_url: str | None = None,
+           out_dir: str | None = None, runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
+    """Run the ingest flow and return its result; raise ``PipelineInputError`` for bad input (after recording it).
+
+    The result's ``exit_code`` is 0 for approved and 1 for rejected (DESIGN.md exit codes).
+    """
+    if runner not in ("local", "dask"):
+        raise PipelineError("usage:runner", f"--runner must be 'local' or 'dask', not {runner!r}")
+    flow_obj = ingest_flow.with_options(task_runner=_runner(runner, dask_address))
+    result: dict[str, Any] = flow_obj(uri, source=source, reference=reference, label_column=label_column,
+                                      source_column=source_column, config_path=config_path,
+                                      ledger_url=ledger_url, out_dir=out_dir, runner=runner)
+    err = result.get("error")
+    if err:
+        raise PipelineInputError(err["code"], err["message"])
+    return result

@@ -1,0 +1,173 @@
+"""report.html: one self-contained page (no scripts, no external files) rendered from an output directory.
+
+It is rebuilt from ``summary.json``, ``scores.parquet`` and ``quarantine.parquet`` alone, so
+``trainguard report OUT`` can re-render it at any time. Example::
+
+    >>> from pipelines.report import svg_histogram
+    >>> svg_histogram([0.1, 0.2, 0.9], [False, False, True], title="score").startswith("<svg")
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["render_report", "render_report_html", "svg_histogram"]
+
+_CSS = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#1b1f24;padding:0 1em}
+h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd}
+.verdict{display:inline-block;padding:.35em .9em;border-radius:6px;font-weight:700;color:#fff;font-size:1.1em}
+.approved{background:#1a7f37}.rejected{background:#cf222e}.override{background:#9a6700}
+table{border-collapse:collapse;margin:.6em 0;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
+code{font-size:12px;background:#f6f8fa;padding:1px 4px;border-radius:3px;word-break:break-all}
+.hists{display:flex;flex-wrap:wrap;gap:12px} .muted{color:#57606a} .bad{color:#cf222e;font-weight:600}
+"""
+
+
+def svg_histogram(values: Sequence[float] | np.ndarray, flagged: Sequence[bool] | np.ndarray, *,
+                  title: str, bins: int = 20, width: int = 320, height: int = 150) -> str:
+    """An inline SVG histogram of scores in [0, 1], flagged rows stacked in red over the others."""
+    v = np.clip(np.nan_to_num(np.asarray(values, dtype=float), nan=0.0), 0.0, 1.0)
+    f = np.asarray(flagged, dtype=bool)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ok, _ = np.histogram(v[~f], bins=edges)
+    bad, _ = np.histogram(v[f], bins=edges)
+    top = max(1, int((ok + bad).max()))
+    pad_l, pad_b, pad_t = 34, 18, 18
+    w, h = width - pad_l - 6, height - pad_b - pad_t
+    bw = w / bins
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{escape(title)} histogram">',
+             f'<text x="{pad_l}" y="12" font-size="12" font-weight="600">{escape(title)}</text>']
+    for i in range(bins):
+        x = pad_l + i * bw
+        h_ok = h * ok[i] / top
+        h_bad = h * bad[i] / top
+        y_ok = pad_t + h - h_ok
+        if ok[i]:
+            parts.append(f'<rect x="{x:.1f}" y="{y_ok:.1f}" width="{bw - 1:.1f}" height="{h_ok:.1f}" fill="#8c959f">'
+                         f'<title>{edges[i]:.2f}-{edges[i + 1]:.2f}: {ok[i]} rows</title></rect>')
+        if bad[i]:
+            parts.append(f'<rect x="{x:.1f}" y="{y_ok - h_bad:.1f}" width="{bw - 1:.1f}" height="{h_bad:.1f}" '
+                         f'fill="#cf222e"><title>{edges[i]:.2f}-{edges[i + 1]:.2f}: {bad[i]} flagged</title></rect>')
+    base = pad_t + h
+    parts.append(f'<line x1="{pad_l}" y1="{base}" x2="{pad_l + w}" y2="{base}" stroke="#57606a"/>')
+    parts.append(f'<text x="{pad_l - 4}" y="{pad_t + 8}" font-size="10" text-anchor="end">{top}</text>')
+    parts.append(f'<text x="{pad_l - 4}" y="{base}" font-size="10" text-anchor="end">0</text>')
+    for t in (0.0, 0.5, 1.0):
+        parts.append(f'<text x="{pad_l + t * w:.1f}" y="{height - 4}" font-size="10" text-anchor="middle">{t:g}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(df: pd.DataFrame, *, max_rows: int = 200) -> str:
+    if df.empty:
+        return '<p class="muted">none</p>'
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
+    body = []
+    for rec in df.head(max_rows).itertuples(index=False):
+        cells = []
+        for val in rec:
+            num = isinstance(val, int | float | np.integer | np.floating) and not isinstance(val, bool)
+            text = f"{val:.4g}" if isinstance(val, float | np.floating) else _fmt(val)
+            cells.append(f'<td class="num">{escape(text)}</td>' if num else f"<td>{escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = f'<p class="muted">... {len(df) - max_rows} more</p>' if len(df) > max_rows else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def _fmt(val: Any) -> str:
+    if val is None or (isinstance(val, float) and np.isnan(val)):
+        return ""
+    if isinstance(val, list | tuple | np.ndarray):
+        return ", ".join(str(v) for v in val)
+    return str(val)
+
+
+def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine: pd.DataFrame) -> str:
+    """The report page as a string (deterministic for the same inputs)."""
+    src = summary.get("source", {})
+    verdict = str(summary.get("verdict", "rejected"))
+    counts = summary.get("counts", {})
+    out: list[str] = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>trainguard: {escape(str(src.get('name', '')))} {escape(verdict)}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>trainguard ingestion report: {escape(str(src.get('name', '')))}</h1>",
+        f'<p><span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span></p>',
+        "<table>",
+    ]
+    facts = [("source", src.get("uri")), ("digest", src.get("digest")), ("format", src.get("format")),
+             ("rows", counts.get("rows")), ("flagged", counts.get("flagged")),
+             ("quarantined", counts.get("quarantined")), ("clean rows", counts.get("clean")),
+             ("reference", (summary.get("reference") or {}).get("digest") or "none (scored on the batch itself)"),
+             ("contract", (summary.get("contract") or {}).get("digest")), ("config", summary.get("config_digest")),
+             ("code version", summary.get("code_version"))]
+    out += [f"<tr><th>{escape(k)}</th><td><code>{escape(_fmt(v))}</code></td></tr>" for k, v in facts]
+    out.append("</table>")
+    if summary.get("error"):
+        err = summary["error"]
+        out.append(f'<p class="bad">Input refused: {escape(str(err.get("message")))} '
+                   f'(<code>{escape(str(err.get("code")))}</code>)</p>')
+    out.append("<h2>Reasons</h2><ul>" + "".join(f"<li>{escape(str(r))}</li>" for r in summary.get("reasons", []))
+               + "</ul>")
+    checks = summary.get("checks", {})
+    out.append("<h2>Policy checks</h2>")
+    out.append(_table(pd.DataFrame([{"check": k, "passed": bool(v.get("passed")),
+                                     "details": ", ".join(f"{a}={b}" for a, b in v.items() if a != "passed")}
+                                    for k, v in checks.items()])))
+    failures = summary.get("failures", {})
+    out.append(f"<h2>Contract failures ({failures.get('total', 0)})</h2>")
+    out.append(_table(pd.DataFrame(failures.get("by_check", []))))
+    out.append("<h2>Drift against the reference</h2>")
+    out.append(_table(pd.DataFrame(summary.get("drift", []))))
+    out.append("<h2>Score histograms</h2><p class='muted'>grey: kept rows, red: flagged rows</p><div class='hists'>")
+    if not scores.empty:
+        flagged = scores["flagged"].to_numpy(dtype=bool)
+        for col in ["score"] + sorted(c for c in scores.columns if c.startswith("score_")):
+            out.append(svg_histogram(scores[col].to_numpy(dtype=float), flagged, title=col))
+    out.append("</div>")
+    out.append("<h2>Most suspicious rows</h2>")
+    out.append(_suspicious(scores, quarantine))
+    out.append("<p class='muted'>Row numbers are 0-based positions in the source file. "
+               "Verify this run with <code>trainguard ledger show DIGEST</code>.</p></body></html>")
+    return "\n".join(out)
+
+
+def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, k: int = 25) -> str:
+    if scores.empty:
+        return '<p class="muted">no rows were scored</p>'
+    top = scores.sort_values(["score", "row"], ascending=[False, True], kind="stable").head(k)
+    table = top[["row", "score", "flagged", "reasons"]].copy()
+    if not quarantine.empty and "row" in quarantine.columns:
+        data_cols = [c for c in quarantine.columns if c not in ("row", "reasons", "score")]
+        values = quarantine.set_index("row")[data_cols]
+        table["values"] = [
+            "; ".join(f"{c}={_fmt(v)}" for c, v in values.loc[r].items()) if r in values.index else ""
+            for r in table["row"]
+        ]
+    return _table(table.reset_index(drop=True), max_rows=k)
+
+
+def render_report(out_dir: str | Path) -> Path:
+    """Re-render ``OUT/report.html`` from ``OUT/summary.json`` and the Parquet outputs; returns its path."""
+    from pipelines.outputs import atomic_write_bytes
+
+    out = Path(out_dir)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    scores = pd.read_parquet(out / "scores.parquet") if (out / "scores.parquet").exists() else pd.DataFrame()
+    quarantine = pd.read_parquet(out / "quarantine.parquet") if (out / "quarantine.parquet").exists() \
+        else pd.DataFrame()
+    target = out / "report.html"
+    atomic_write_bytes(target, render_report_html(summary, scores, quarantine).encode("utf-8"))
+    return target

@@ -1,0 +1,83 @@
+"""Per-source state kept next to the ledger: the contract and copies of approved data used as references.
+
+Layout under the state directory (``<ledger dir>/state`` for SQLite ledgers, the config's ``state_dir``
+otherwise)::
+
+    sources/<source>/contract.toml          inferred from the first approved data of the source
+    sources/<source>/approved/<hex>.parquet  approved rows of a run, by digest (the next run's reference)
+    profiles/<hex>.profile                   drift profile of a reference, by the reference digest
+
+Example::
+
+    >>> from pipelines.state import state_dir_for
+    >>> str(state_dir_for("sqlite:////tmp/x/ledger.db", None))
+    '/tmp/x/state'
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from pipelines.errors import PipelineConfigError
+
+__all__ = ["state_dir_for", "SourceState"]
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def state_dir_for(ledger_url: str, configured: str | None) -> Path:
+    """Where per-source state lives for this ledger."""
+    if configured:
+        return Path(configured)
+    if ledger_url.startswith("sqlite:///"):
+        return Path(ledger_url[len("sqlite:///"):]).parent / "state"
+    return Path(os.environ.get("TRAINGUARD_HOME", ".trainguard")) / "state"
+
+
+class SourceState:
+    """The state of one source (its name must be a safe file name)."""
+
+    def __init__(self, root: Path, source: str) -> None:
+        if not _SAFE.match(source):
+            raise PipelineConfigError(
+                "config:bad_source_name",
+                f"source name {source!r} must be letters, digits, '.', '_' or '-' (at most 128, no leading dot)",
+            )
+        self.root = root
+        self.source = source
+        self.dir = root / "sources" / source
+
+    @property
+    def contract_path(self) -> Path:
+        return self.dir / "contract.toml"
+
+    def load_contract_text(self) -> str | None:
+        """The stored contract TOML, or None when the source has none yet."""
+        try:
+            return self.contract_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+
+    def save_contract_text(self, text: str) -> Path:
+        from pipelines.outputs import atomic_write_bytes
+
+        return atomic_write_bytes(self.contract_path, text.encode("utf-8"))
+
+    def approved_path(self, digest: str) -> Path:
+        return self.dir / "approved" / (digest.removeprefix("sha256:") + ".parquet")
+
+    def keep_approved(self, path: Path, digest: str) -> Path:
+        """Copy approved data into the state (idempotent; written atomically)."""
+        dest = self.approved_path(digest)
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            tmp = dest.with_name(dest.name + ".part")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, dest)
+        return dest
+
+    def profile_path(self, reference_digest: str) -> Path:
+        return self.root / "profiles" / (reference_digest.removeprefix("sha256:") + ".profile")

@@ -1,0 +1,170 @@
+"""The Prefect tasks of the ingest flow. They pass paths and digests between each other, never DataFrames.
+
+Each task reads its inputs from files in the run's work directory and writes its result there. I/O tasks retry
+on transient errors (``OSError`` and the like) but never on trainguard's own errors, which are final (a pickle
+stays a pickle on the second try).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from prefect import task
+
+from pipelines import reading
+from pipelines.errors import PipelineError, PipelineInputError
+
+__all__ = ["stage_input", "read_batch", "check_contract", "check_drift", "fit_scorer", "score_partition",
+           "finalize_scores", "load_frame", "partition_count"]
+
+
+def _retry_unless_ours(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry transient failures only; trainguard, checks and provenance errors are final."""
+    try:
+        state.result()
+    except PipelineError:
+        return False
+    except Exception as exc:  # noqa: BLE001 - classify any failure
+        mod = type(exc).__module__
+        return not (mod.startswith("checks") or mod.startswith("provenance"))
+    return True
+
+
+
+
+def load_frame(path: str | Path) -> pd.DataFrame:
+    """A staged Parquet file as a DataFrame whose index is the 0-based source row."""
+    return pq.read_table(path).to_pandas()
+
+
+def partition_count(batch_path: str) -> int:
+    """Number of scoring partitions (= row groups of the staged batch)."""
+    return int(pq.ParquetFile(batch_path).metadata.num_row_groups)
+
+
+@task(name="stage-input", retries=2, retry_delay_seconds=0.5, retry_condition_fn=_retry_unless_ours, persist_result=False)
+def stage_input(uri: str, work_dir: str, allowed_roots: tuple[str, ...], base_dir: str) -> dict[str, Any]:
+    """Check the allowed roots, copy an fsspec URL to a local file, and digest the bytes."""
+    from provenance.hashing import file_digest
+
+    reading.check_allowed(uri, allowed_roots, base=Path(base_dir))
+    if reading.is_remote(uri):
+        path = reading.stage_remote(uri, Path(work_dir) / "input")
+    else:
+        path = reading.local_path(uri)
+        if not path.exists():
+            raise PipelineInputError("data:missing_file", f"{uri} does not exist")
+        if path.is_dir():
+            raise PipelineInputError("data:not_a_file", f"{uri} is a directory, not a data file")
+    return {"uri": uri, "path": str(path), "digest": file_digest(path), "bytes": path.stat().st_size}
+
+
+@task(name="read", retries=2, retry_delay_seconds=0.5, retry_condition_fn=_retry_unless_ours, persist_result=False)
+def read_batch(path: str, uri: str, dest: str, partition_rows: int, block_bytes: int) -> dict[str, Any]:
+    """Sniff the format (refusing executables) and write the data as Parquet with one row group per partition."""
+    fmt = reading.sniff_format(path, uri=uri)
+    rows, columns = reading.read_to_parquet(Path(path), Path(dest), fmt=fmt, uri=uri,
+                                            row_group_rows=partition_rows, block_bytes=block_bytes)
+    return {"path": dest, "rows": rows, "columns": columns, "format": fmt}
+
+
+@task(name="contract", persist_result=False)
+def check_contract(batch_path: str, contract_text: str | None, reference_path: str | None,
+                   label_column: str | None, work_dir: str) -> dict[str, Any]:
+    """Validate the batch against the source's contract (inferring one when the source has none yet)."""
+    from checks.contract import Contract, infer_contract, validate
+
+    batch = load_frame(batch_path)
+    if contract_text is not None:
+        contract, origin = Contract.from_toml(contract_text), "state"
+    elif reference_path is not None:
+        contract, origin = infer_contract(load_frame(reference_path), label_column=label_column), "reference"
+    else:
+        contract, origin = infer_contract(batch, label_column=label_column), "batch"
+    result = validate(batch, contract)
+    work = Path(work_dir)
+    (work / "contract.toml").write_text(contract.to_toml(), encoding="utf-8")
+    failures = result.failures.copy()
+    failures["row"] = failures["row"].astype("Int64")
+    failures["value"] = failures["value"].map(lambda v: None if v is None or v is pd.NA else str(v))
+    failures.to_parquet(work / "failures.parquet", index=False)
+    reasons = result.row_reasons()
+    pairs = [(int(r), str(code)) for r, codes in sorted(reasons.items()) for code in codes]
+    pq.write_table(pa.table({"row": pa.array([p[0] for p in pairs], pa.int64()),
+                             "reason": pa.array([p[1] for p in pairs], pa.string())}), work / "row_reasons.parquet")
+    return {"digest": contract.digest(), "origin": origin, "toml": str(work / "contract.toml"),
+            "failures": str(work / "failures.parquet"), "row_reasons": str(work / "row_reasons.parquet"),
+            "success": bool(result.success)}
+
+
+@task(name="drift", persist_result=False)
+def check_drift(batch_path: str, reference_path: str, profile_path: str, work_dir: str) -> str:
+    """Compare the batch with the reference profile (built once per reference digest and cached)."""
+    from checks.drift import ReferenceProfile, compare
+
+    prof = Path(profile_path)
+    if prof.exists():
+        profile = ReferenceProfile.load(prof)
+    else:
+        profile = ReferenceProfile.from_frame(load_frame(reference_path))
+        prof.parent.mkdir(parents=True, exist_ok=True)
+        tmp = prof.with_name(prof.name + ".part")
+        profile.save(tmp)
+        tmp.replace(prof)
+    result = compare(load_frame(batch_path), profile)
+    out = Path(work_dir) / "drift.parquet"
+    result.table.to_parquet(out, index=False)
+    return str(out)
+
+
+@task(name="fit-scorer", persist_result=False)
+def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, Any], work_dir: str) -> str:
+    """Fit the row scorer on the reference (or robustly on the batch itself) and save it in the work dir."""
+    from checks.scoring import RowScorer
+
+    reference = load_frame(reference_path) if reference_path else None
+    scorer = RowScorer(**params).fit(reference, load_frame(batch_path))
+    out = Path(work_dir) / "scorer.pkl"
+    # our own fitted object, written and read only inside this run's work dir; input data is never unpickled
+    out.write_bytes(pickle.dumps(scorer, protocol=pickle.HIGHEST_PROTOCOL))
+    return str(out)
+
+
+def _partition(batch_path: str, group: int) -> pd.DataFrame:
+    pf = pq.ParquetFile(batch_path)
+    start = sum(pf.metadata.row_group(i).num_rows for i in range(group))
+    part = pf.read_row_group(group).to_pandas()
+    part.index = pd.RangeIndex(start, start + len(part))
+    return part
+
+
+@task(name="score-partition", persist_result=False)
+def score_partition(scorer_path: str, batch_path: str, group: int, work_dir: str) -> str:
+    """Per-row detector scores of one partition (row group), written to the work dir."""
+    scorer = pickle.loads(Path(scorer_path).read_bytes())  # noqa: S301 - our own artifact, see fit_scorer
+    scores = scorer.score_partition(_partition(batch_path, group))
+    out = Path(work_dir) / f"partition-{group:05d}.parquet"
+    scores.to_parquet(out, index=True)
+    return str(out)
+
+
+@task(name="finalize-scores", persist_result=False)
+def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str], row_reasons_path: str | None,
+                    work_dir: str) -> str:
+    """Batch-level detectors, combination, threshold and reasons: the scores.parquet table."""
+    scorer = pickle.loads(Path(scorer_path).read_bytes())  # noqa: S301 - our own artifact, see fit_scorer
+    parts = pd.concat([pd.read_parquet(p) for p in partition_paths]).sort_index()
+    row_reasons: dict[int, list[str]] = {}
+    if row_reasons_path:
+        rr = pq.read_table(row_reasons_path).to_pydict()
+        for r, code in zip(rr["row"], rr["reason"], strict=True):
+            row_reasons.setdefault(int(r), []).append(str(code))
+    scores = scorer.finalize(load_frame(batch_path), parts, row_reasons=row_reasons or None)
+    out = Path(work_dir) / "scores.work.parquet"
+    scores.to_parquet(out, index=False)
+    return str(out)
