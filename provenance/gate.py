@@ -111,7 +111,8 @@ def decide(led: Ledger, digest: str, *, label: str) -> LedgerRecord:
             continue
         reasons = rec.statement["predicate"].get("reasons") or []
         why = f" ({'; '.join(map(str, reasons[:3]))})" if reasons else ""
-        raise NotApprovedError(
-            "gate:rejected", f"{label} ({d}) was {rec.verdict} by ledger entry {rec.index}{why}"
-        )
+        if ignored:
+            why += f"; ignored newer {ignored[0]}"
+        code = "gate:untrusted_override" if ignored else "gate:rejected"
+        raise NotApprovedError(code, f"{label} ({d}) was {rec.verdict} by ledger entry {rec.index}{why}")
     raise NotApprovedError("gate:untrusted_override", f"{label} ({d}) is not approved: {ignored[0]}")

@@ -123,7 +123,9 @@ def verify_contents(
         link = statement["predicate"].get("previous")
         if link != previous:
             raise LedgerIntegrityError(
-                "ledger:broken_chain", "predicate.previous does not name the entry before it", index=idx,
+                "ledger:broken_chain",
+                f"predicate.previous does not name the hash of entry {idx - 1} (entry {idx - 1} or {idx} was changed)",
+                index=idx,
                 expected=str(previous), found=str(link),
             )
         created = frontier.push(_leaf(body))

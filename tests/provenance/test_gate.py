@@ -1,0 +1,97 @@
+"""The gate: only bytes with an approving, provable entry (or a trusted signed override) pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provenance.entries import make_statement
+from provenance.errors import LedgerIntegrityError, NotApprovedError
+from provenance.gate import make_override, require_approved
+from provenance.hashing import file_digest
+from provenance.ledger import Ledger, open_ledger
+from provenance.signing import TrustedKeys, generate_private_key, load_private_key, public_key_b64
+from tests.provenance.conftest import raw_sql
+
+
+def _data(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _entry(path: Path, verdict: str, reasons: list[str] | None = None) -> dict:  # type: ignore[type-arg]
+    return make_statement(subjects=[(path.name, file_digest(path))],
+                          predicate={"verdict": verdict, "source": {"name": "s"}, "reasons": reasons or []})
+
+
+def test_approved_passes_unknown_and_rejected_refused(ledger: Ledger, tmp_path: Path) -> None:
+    good, bad, unknown = (_data(tmp_path, n, n) for n in ("good.csv", "bad.csv", "unknown.csv"))
+    ledger.append(_entry(good, "approved"))
+    ledger.append(_entry(bad, "rejected", ["outlier:iforest", "label:inconsistent"]))
+    rec = require_approved(good, ledger=ledger)
+    assert rec.index == 0 and rec.verdict == "approved"
+    with pytest.raises(NotApprovedError, match="outlier:iforest") as err:
+        require_approved(bad, ledger=ledger)
+    assert err.value.code == "gate:rejected" and err.value.exit_code == 1
+    with pytest.raises(NotApprovedError, match="no ledger entry") as err:
+        require_approved(unknown, ledger=ledger)
+    assert err.value.code == "gate:unknown"
+    good.write_text("good.csv but one byte more")
+    with pytest.raises(NotApprovedError):
+        require_approved(good, ledger=ledger)
+
+
+def test_newest_decision_wins(ledger: Ledger, tmp_path: Path) -> None:
+    p = _data(tmp_path, "a.csv", "a")
+    ledger.append(_entry(p, "approved"))
+    ledger.append(_entry(p, "rejected"))
+    with pytest.raises(NotApprovedError, match="rejected by ledger entry 1"):
+        require_approved(p, ledger=ledger)
+
+
+def test_override_signed_by_trusted_approver(ledger: Ledger, ledger_url: str, key_path: Path, tmp_path: Path) -> None:
+    p = _data(tmp_path, "b.csv", "b")
+    ledger.append(_entry(p, "rejected"))
+    approver = generate_private_key()
+    ledger.append(make_override(file_digest(p), reason="owner reviewed", approver_key=approver, actor="alice"))
+    with pytest.raises(NotApprovedError, match="not trusted") as err:  # default trust: the ledger key only
+        require_approved(p, ledger=ledger)
+    assert err.value.code == "gate:untrusted_override"
+    trusted = tmp_path / "trusted.txt"
+    own = load_private_key(key_path).public_key()
+    trusted.write_text(f"{public_key_b64(own)} ledger\n{public_key_b64(approver.public_key())} alice\n")
+    with open_ledger(ledger_url, signing_key=str(key_path), trusted_keys=str(trusted)) as led:
+        rec = require_approved(p, ledger=led)
+    assert rec.verdict == "override" and rec.statement["predicate"]["actor"] == "alice"
+
+
+def test_override_with_forged_signature_refused(ledger: Ledger, ledger_url: str, tmp_path: Path) -> None:
+    p = _data(tmp_path, "c.csv", "c")
+    approver = generate_private_key()
+    st = make_override(file_digest(p), reason="x", approver_key=approver)
+    st["predicate"]["reason"] = "changed after signing"
+    ledger.append(st)
+    keys = TrustedKeys.of([approver.public_key()]).merged(ledger.trusted)
+    with open_ledger(ledger_url, signing_key=ledger.signing_key(), approver_keys=keys) as led:
+        with pytest.raises(NotApprovedError, match="invalid approver signature"):
+            require_approved(p, ledger=led)
+
+
+def test_gate_fails_closed_on_tampering(ledger: Ledger, tmp_path: Path) -> None:
+    p = _data(tmp_path, "d.csv", "d")
+    ledger.append(_entry(p, "approved"))
+    ledger.append(_entry(_data(tmp_path, "e.csv", "e"), "approved"))
+    raw_sql(ledger)("update nodes set hash = ? where id = ?", (b"\x00" * 32, 1))
+    with pytest.raises(LedgerIntegrityError) as err:
+        require_approved(p, ledger=ledger)
+    assert err.value.exit_code == 3
+
+
+def test_gate_with_ledger_url_and_untrusted_checkpoints(ledger: Ledger, ledger_url: str, tmp_path: Path) -> None:
+    p = _data(tmp_path, "f.csv", "f")
+    ledger.append(_entry(p, "approved"))
+    other = TrustedKeys.of([generate_private_key().public_key()])
+    with pytest.raises(LedgerIntegrityError, match="untrusted key"):
+        require_approved(p, ledger=ledger_url, trusted_keys=other)
