@@ -28,8 +28,10 @@ class Policy:
     quarantine_flagged: bool = True
     max_quarantined_share: float = 0.30
     max_drift_share: float = 0.50
-    # contract failure kinds (the ``check`` column of a validation failure) that reject the batch outright
-    reject_on_contract: tuple[str, ...] = ("missing_column", "unexpected_column", "type")
+    # contract failure kinds that reject the batch outright: the reason code without its column
+    # (``schema:missing_column``, ``expect:in_range``...); batch-level failures always reject
+    reject_on_contract: tuple[str, ...] = ("schema:missing_column", "schema:extra_column", "schema:type",
+                                           "schema:duplicate_column")
     min_rows: int = 1
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from pipelines.config import Policy
 
-__all__ = ["Decision", "decide", "FAILURE_COLUMNS", "DRIFT_COLUMNS"]
+__all__ = ["Decision", "decide", "failure_kind", "FAILURE_COLUMNS", "DRIFT_COLUMNS"]
 
 FAILURE_COLUMNS = ["check", "column", "row", "value", "reason"]
 DRIFT_COLUMNS = ["column", "test", "statistic", "threshold", "drifted"]
@@ -60,15 +60,15 @@ def decide(scores: pd.DataFrame, policy: Policy, *, failures: pd.DataFrame | Non
     if not ok:
         reasons.append(f"policy:quarantined_share {share:.3f} > {policy.max_quarantined_share:.3f}")
 
-    batch_level = failures[failures["row"].isna()] if len(failures) else failures
-    kinds = sorted(set(failures["check"].astype(str))) if len(failures) else []
-    blocking = sorted(k for k in kinds if k in policy.reject_on_contract)
-    blocking += sorted({str(k) for k in batch_level["check"]} - set(blocking)) if len(batch_level) else []
+    kind_of = failures["reason"].astype(str).map(failure_kind) if len(failures) else pd.Series([], dtype=str)
+    batch_level = failures["row"].isna() if len(failures) else pd.Series([], dtype=bool)
+    kinds = sorted(set(kind_of))
+    blocking = sorted(set(kind_of[kind_of.isin(policy.reject_on_contract) | batch_level]))
     checks["contract"] = {"passed": not blocking, "failures": int(len(failures)),
-                          "batch_failures": int(len(batch_level)), "kinds": kinds, "blocking": blocking}
+                          "batch_failures": int(batch_level.sum()), "kinds": kinds, "blocking": blocking}
     for kind in blocking:
-        cols = sorted({str(c) for c in failures.loc[failures["check"].astype(str) == kind, "column"].dropna()})
-        reasons.append(f"policy:contract:{kind}" + (f" ({', '.join(cols[:5])})" if cols else ""))
+        cols = sorted({str(c) for c in failures.loc[kind_of == kind, "column"].dropna()})
+        reasons.append(f"policy:contract {kind}" + (f" ({', '.join(cols[:5])})" if cols else ""))
 
     compared = int(len(drift))
     drifted = int(drift["drifted"].astype(bool).sum()) if compared else 0
@@ -88,6 +88,12 @@ def decide(scores: pd.DataFrame, policy: Policy, *, failures: pd.DataFrame | Non
     if verdict == "approved" and len(quarantined):
         reasons.append(f"quarantined {len(quarantined)} of {rows} rows ({share:.1%}): {_top_reasons(scores)}")
     return Decision(verdict=verdict, quarantined=quarantined, reasons=reasons, checks=checks)
+
+
+def failure_kind(reason: str) -> str:
+    """The kind of a contract failure: its reason code without the column (``expect:in_range:age`` ->
+    ``expect:in_range``)."""
+    return ":".join(str(reason).split(":")[:2])
 
 
 def _top_reasons(scores: pd.DataFrame, k: int = 3) -> str:

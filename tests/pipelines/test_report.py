@@ -1,0 +1,59 @@
+"""pipelines.report: one self-contained page with verdict, tables, SVG histograms and suspicious rows."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipelines.report import render_report_html, svg_histogram
+
+
+def _summary(verdict: str = "approved") -> dict:
+    return {
+        "source": {"name": "credit", "uri": "data/<b>x</b>.csv", "digest": "sha256:" + "a" * 64},
+        "verdict": verdict, "reasons": ["quarantined 2 of 5 rows"],
+        "counts": {"rows": 5, "flagged": 2, "quarantined": 2, "clean": 3},
+        "checks": {"quarantine": {"passed": True, "share": 0.4}},
+        "failures": {"total": 1, "by_check": [{"check": "expect_column_values_to_not_be_null", "column": "age",
+                                               "rows": 1, "example_rows": "3", "reason": "expect:not_null:age"}]},
+        "drift": [{"column": "age", "test": "ks", "statistic": 0.2, "threshold": 0.1, "drifted": True}],
+    }
+
+
+def _scores() -> pd.DataFrame:
+    return pd.DataFrame({"row": np.arange(5), "score": [0.1, 0.2, 0.95, 0.9, 0.3],
+                         "flagged": [False, False, True, True, False],
+                         "reasons": [[], [], ["label:inconsistent"], ["expect:not_null:age"], []],
+                         "score_iforest": [0.1, 0.2, 0.5, 0.4, 0.3]})
+
+
+def test_report_is_self_contained_and_complete() -> None:
+    q = pd.DataFrame({"age": [44.0, None], "row": [2, 3], "score": [0.95, 0.9],
+                      "reasons": [["label:inconsistent"], ["expect:not_null:age"]]})
+    html = render_report_html(_summary(), _scores(), q)
+    assert "<script" not in html.lower()
+    assert not re.search(r"(src|href)=\"?https?:", html)
+    assert "APPROVED" in html
+    assert html.count("<svg") == 2  # score + score_iforest
+    assert "expect:not_null:age" in html and "label:inconsistent" in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html  # escaped
+    assert "age=44.0" in html
+
+
+def test_rejected_and_error_reports() -> None:
+    html = render_report_html(dict(_summary("rejected"), error={"code": "data:encoding", "message": "not UTF-8"}),
+                              pd.DataFrame(), pd.DataFrame())
+    assert "REJECTED" in html and "data:encoding" in html and "no rows were scored" in html
+
+
+@given(values=st.lists(st.floats(0, 1), min_size=1, max_size=300), data=st.data())
+def test_histogram_counts_every_row(values: list[float], data: st.DataObject) -> None:
+    flags = data.draw(st.lists(st.booleans(), min_size=len(values), max_size=len(values)))
+    svg = svg_histogram(values, flags, title="score")
+    counts = [int(m) for m in re.findall(r": (\d+) (?:rows|flagged)</title>", svg)]
+    assert sum(counts) == len(values)
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
