@@ -7,7 +7,7 @@ Numeric range rule (documented in the contract's ``[inferred]`` table)::
     max    = q(q_hi) + tolerance * spread
 
 with ``quantiles=(q_lo, q_hi)`` defaulting to ``(0.0, 1.0)`` (the reference's own min and max) and
-``tolerance=0.1``; integer columns round ``min`` down and ``max`` up. With the default quantiles every
+``tolerance=0.25``; integer columns round ``min`` down and ``max`` up. With the default quantiles every
 reference value lies inside its range, so a clean reference passes its own contract. Raising ``q_lo``/
 lowering ``q_hi`` trims the reference's own tails (they then fail), which is the user's explicit choice.
 """
@@ -40,7 +40,7 @@ def infer_contract(
     reference: pd.DataFrame | str | Path,
     *,
     label_column: str | None = None,
-    tolerance: float = 0.1,
+    tolerance: float = 0.25,
     quantiles: tuple[float, float] = (0.0, 1.0),
     max_categories: int = 50,
     source: str | None = None,

@@ -124,7 +124,8 @@ class Contract:
         from checks.contract._suite import resolve_expectation
 
         for e in contract.expectations:
-            resolve_expectation(e, path=path)
+            cls_, _ = resolve_expectation(e, path=path)
+            e["type"] = str(getattr(cls_, "expectation_type", e["type"]))  # canonical snake_case name
         return contract
 
     @classmethod

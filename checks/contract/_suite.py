@@ -280,13 +280,14 @@ def run_gx(frame: pd.DataFrame, rules: list[Rule]) -> list[tuple[Rule, dict[str,
         return []
     import great_expectations as gx
 
+    bd = _batch_definition()
     with _silenced():
         suite = gx.ExpectationSuite(name="trainguard_run")
         for i, rule in enumerate(rules):
             exp = to_gx(rule)
             exp.meta = {**(exp.meta or {}), "trainguard_index": i}
             suite.add_expectation(exp)
-        batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+        batch = bd.get_batch(batch_parameters={"dataframe": frame})
         res = batch.validate(suite, result_format={"result_format": "COMPLETE"})
     out: list[tuple[Rule, dict[str, Any], str | None]] = []
     for r in res.results:

@@ -86,7 +86,13 @@ class _Parts:
     reason: list[np.ndarray] = field(default_factory=list)
     batch_seen: set[tuple[str, str | None, str]] = field(default_factory=set)
 
-    def add_rows(self, check: str, column: str | None, reason: str, rows: np.ndarray, values: Iterable[Any]) -> None:
+    def add_rows(
+        self, check: str, column: str | None, reason: str, rows: np.ndarray, values: Iterable[Any],
+        skip: np.ndarray | None = None,
+    ) -> None:
+        if skip is not None and len(skip):
+            keep = ~np.isin(rows, skip)
+            rows, values = np.asarray(rows)[keep], np.asarray(list(values), dtype=object)[keep]
         n = len(rows)
         if n == 0:
             return
@@ -142,6 +148,7 @@ class _Validator:
         self.unique_vals: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in self.unique_cols}
         self.agg_cols: dict[str, list[pd.Series]] = {c: [] for r in self.user_agg for c in rule_columns(r)}
         self.rows = 0
+        self.bad_rows: dict[str, np.ndarray] = {}
 
     def chunk(self, offset: int, chunk: pd.DataFrame) -> None:
         n = len(chunk)
@@ -161,7 +168,10 @@ class _Validator:
             for name in first:
                 if name not in self.contract.columns:
                     self.parts.add_batch("expect_table_columns_to_match_set", name, f"schema:extra_column:{name}", None)
+        if n == 0:
+            return
         cols: dict[str, pd.Series] = {}
+        self.bad_rows = {}
         for name, spec in self.contract.columns.items():
             if name not in first:
                 continue
@@ -175,6 +185,7 @@ class _Validator:
                 continue
             if co.bad.any():
                 bad = np.flatnonzero(co.bad)
+                self.bad_rows[name] = bad + offset
                 self.parts.add_rows(
                     "expect_column_values_to_be_in_type_list", name, f"expect:type:{name}", bad + offset,
                     raw.iloc[bad].to_numpy(dtype=object),
@@ -189,7 +200,7 @@ class _Validator:
         for rule in fast:
             hits = np.flatnonzero(failing_mask(rule, frame[rule.column]))
             self.parts.add_rows(rule.gx_type, rule.column, rule.reason, hits + offset,
-                                frame[rule.column].to_numpy(dtype=object)[hits])
+                                frame[rule.column].to_numpy(dtype=object)[hits], self._skip(rule))
         via_gx = [r for r in ready if r not in fast]
         for rule in self.user_row:
             missing = [c for c in rule_columns(rule) if c not in cols]
@@ -210,6 +221,10 @@ class _Validator:
             if name in cols:
                 self.agg_cols[name].append(cols[name])
 
+    def _skip(self, rule: Rule) -> np.ndarray | None:
+        """A value of the wrong type became missing: report it once (``expect:type``), not also as null."""
+        return self.bad_rows.get(str(rule.column)) if rule.kind == "not_null" else None
+
     def _gx(self, frame: pd.DataFrame, rules: list[Rule], *, rows: bool = True) -> None:
         for rule, result, err in run_gx(frame, rules):
             if err is not None:
@@ -220,7 +235,7 @@ class _Validator:
             idx = result.get("unexpected_index_list")
             if rows and rule.row_level and idx is not None:
                 self.parts.add_rows(rule.gx_type, rule.column, rule.reason, np.asarray(idx, dtype="int64"),
-                                    result.get("unexpected_list") or [None] * len(idx))
+                                    result.get("unexpected_list") or [None] * len(idx), self._skip(rule))
             else:
                 self.parts.add_batch(rule.gx_type, rule.column, rule.reason, result.get("observed_value"))
 
