@@ -2,13 +2,15 @@
 
 Numeric range rule (documented in the contract's ``[inferred]`` table)::
 
-    spread = q(0.99) - q(0.01)            (falls back to max - min, then to max(|max|, |min|, 1) * 0.01)
+    spread = q(q_hi) - q(q_lo)            (falls back to max(|max|, |min|, 1) * 0.01 for a constant column)
     min    = q(q_lo) - tolerance * spread
     max    = q(q_hi) + tolerance * spread
 
 with ``quantiles=(q_lo, q_hi)`` defaulting to ``(0.0, 1.0)`` (the reference's own min and max) and
 ``tolerance=0.25``; integer columns round ``min`` down and ``max`` up. With the default quantiles every
-reference value lies inside its range, so a clean reference passes its own contract. Raising ``q_lo``/
+reference value lies inside its range, so a clean reference passes its own contract; new clean data may
+exceed the reference's extremes by a quarter of its observed range. These are bounds for impossible values:
+rows that are merely unusual are the outlier detectors' job, not the contract's. Raising ``q_lo``/
 lowering ``q_hi`` trims the reference's own tails (they then fail), which is the user's explicit choice.
 """
 
@@ -117,9 +119,7 @@ def _infer_column(
         x = x[np.isfinite(x)]
         if x.size:
             lo, hi = np.quantile(x, quantiles)
-            spread = float(np.quantile(x, 0.99) - np.quantile(x, 0.01))
-            if spread <= 0:
-                spread = float(x.max() - x.min())
+            spread = float(hi - lo)
             if spread <= 0:
                 spread = max(abs(float(x.max())), abs(float(x.min())), 1.0) * 0.01
             vmin, vmax = float(lo) - tolerance * spread, float(hi) + tolerance * spread
