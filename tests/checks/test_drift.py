@@ -1,0 +1,109 @@
+"""Drift: stored profile keyed by digest, KS from the sketch vs scipy, PSI, JS, thresholds, PMLB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import ks_2samp
+
+from checks.drift import ReferenceProfile, compare, frame_digest, ks_from_sketch
+from checks.errors import ChecksConfigError, ChecksDataError
+
+
+@pytest.fixture(scope="module")
+def ref() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    return pd.DataFrame({"x": rng.normal(size=4000), "k": rng.integers(0, 5, 4000),
+                         "c": rng.choice(["a", "b", "c"], 4000, p=[0.6, 0.3, 0.1])})
+
+
+def test_no_drift_on_same_distribution_and_drift_on_shift(ref: pd.DataFrame) -> None:
+    prof = ReferenceProfile.from_frame(ref)
+    rng = np.random.default_rng(2)
+    same = pd.DataFrame({"x": rng.normal(size=2000), "k": rng.integers(0, 5, 2000),
+                         "c": rng.choice(["a", "b", "c"], 2000, p=[0.6, 0.3, 0.1])})
+    res = compare(same, prof)
+    assert list(res.table.columns) == ["column", "test", "statistic", "threshold", "drifted"]
+    assert set(zip(res.table["column"], res.table["test"], strict=True)) == {
+        ("x", "ks"), ("x", "psi"), ("k", "ks"), ("k", "psi"), ("c", "js")}
+    assert res.drifted_columns == []
+    moved = same.assign(x=same["x"] + 1.0, c=rng.choice(["a", "z"], 2000))
+    assert compare(moved, prof).drifted_columns == ["c", "x"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), shift=st.floats(-2, 2), n=st.integers(5, 3000), discrete=st.booleans())
+def test_ks_from_sketch_matches_scipy(seed: int, shift: float, n: int, discrete: bool) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=5000)
+    b = rng.normal(shift, 1, size=n)
+    if discrete:
+        a, b = np.round(a * 2), np.round(b * 2)
+    prof = ReferenceProfile.from_frame(pd.DataFrame({"v": a}), n_quantiles=1000)
+    got = ks_from_sketch(np.asarray(prof.columns["v"]["quantiles"]), b)
+    assert abs(got - ks_2samp(a, b).statistic) <= 1.5 / 1000 + 1e-12
+
+
+def test_profile_is_stored_by_digest_and_not_rebuilt(ref: pd.DataFrame, tmp_path: Path) -> None:
+    digest = frame_digest(ref)
+    calls: list[int] = []
+
+    def build() -> pd.DataFrame:
+        calls.append(1)
+        return ref
+
+    p1 = ReferenceProfile.load_or_build(tmp_path, digest, build)
+    p2 = ReferenceProfile.load_or_build(tmp_path, digest, build)
+    assert calls == [1] and p1 == p2 and (tmp_path / f"{digest[7:]}.json").is_file()
+    assert ReferenceProfile.load(p1.save(tmp_path / "p.json")) == p1
+    with pytest.raises(ChecksDataError) as info:
+        ReferenceProfile.load(tmp_path / "p.json", digest="sha256:" + "0" * 64)
+    assert info.value.code == "data:profile_digest"
+    (tmp_path / "junk.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ChecksDataError):
+        ReferenceProfile.load(tmp_path / "junk.json")
+
+
+def test_thresholds_config(ref: pd.DataFrame) -> None:
+    prof = ReferenceProfile.from_frame(ref)
+    batch = ref.assign(x=ref["x"] + 0.3)
+    assert "x" in compare(batch, prof).drifted_columns
+    relaxed = compare(batch, prof, thresholds={"columns": {"x": {"ks": 0.5, "psi": 5}}})
+    assert "x" not in relaxed.drifted_columns
+    tab = relaxed.table.set_index(["column", "test"])
+    assert tab.loc[("x", "ks"), "threshold"] == 0.5 and tab.loc[("c", "js"), "threshold"] == 0.1
+    for bad in ({"kss": 1}, {"ks": -1}, {"columns": {"x": {"psi": "big"}}}):
+        with pytest.raises(ChecksConfigError):
+            compare(batch, prof, thresholds=bad)
+
+
+def test_missing_empty_and_odd_dtypes(ref: pd.DataFrame) -> None:
+    prof = ReferenceProfile.from_frame(ref)
+    batch = ref.head(500).drop(columns=["k"]).astype({"x": pd.ArrowDtype(pa.float64()), "c": "str"})
+    batch.loc[3, "x"] = np.inf
+    res = compare(batch, prof)
+    assert res.drifted_columns == ["k"] and res.table.loc[res.table["column"] == "k", "test"].item() == "missing"
+    empty = compare(ref.head(0), prof)
+    assert set(empty.drifted_columns) == {"x", "k", "c"}
+    with pytest.raises(ChecksDataError):
+        ReferenceProfile.from_frame(ref.head(0))
+
+
+@pytest.mark.parametrize("name", ["adult", "letter", "nursery"])
+def test_pmlb_halves_do_not_drift_but_a_shift_does(shared_dir: Path, name: str) -> None:
+    df = pd.read_csv(shared_dir / "data" / "pmlb" / f"{name}.csv.gz", sep="\t")
+    perm = np.random.default_rng(0).permutation(len(df))
+    a, b = df.iloc[perm[::2]], df.iloc[perm[1::2]].reset_index(drop=True)
+    prof = ReferenceProfile.from_frame(a)
+    assert compare(b, prof).drifted_columns == []
+    col = df.columns[0]
+    shifted = b.assign(**{col: b[col] + (b[col].max() - b[col].min()) * 0.5})
+    assert col in compare(shifted, prof).drifted_columns
+    only_one_class = b[b["class"] == b["class"].iloc[0]]
+    assert "class" in compare(only_one_class, prof).drifted_columns
