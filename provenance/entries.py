@@ -49,7 +49,8 @@ INGESTION_V1 = "https://trainguard.dev/ingestion/v1"
 OVERRIDE_V1 = "https://trainguard.dev/override/v1"
 PREDICATE_TYPES = frozenset({INGESTION_V1, OVERRIDE_V1})
 VERDICTS = frozenset({"approved", "rejected", "quarantined", "override", "error"})
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+_FIELDS = frozenset({"_type", "subject", "predicateType", "predicate"})
 
 
 def utc_now() -> str:
@@ -92,9 +93,9 @@ def _problem(statement: Any) -> tuple[str, str] | None:
         return "entry:not_object", "entry is not a JSON object"
     if statement.get("_type") != STATEMENT_TYPE:
         return "entry:bad_type", f"_type must be {STATEMENT_TYPE}, found {statement.get('_type')!r}"
-    extra = set(statement) - {"_type", "subject", "predicateType", "predicate"}
-    if extra:
-        return "entry:unknown_field", f"unknown top-level field(s) {sorted(extra)}"
+    if len(statement) != 4:
+        extra = set(statement) - _FIELDS
+        return "entry:unknown_field", f"unknown or missing top-level field(s) {sorted(extra) or sorted(_FIELDS)}"
     ptype = statement.get("predicateType")
     if ptype not in PREDICATE_TYPES:
         return (
@@ -104,10 +105,13 @@ def _problem(statement: Any) -> tuple[str, str] | None:
     subjects = statement.get("subject")
     if not isinstance(subjects, list) or not subjects:
         return "entry:no_subject", "subject must be a non-empty list"
+    match = _HEX64.match
     for i, s in enumerate(subjects):
-        if not isinstance(s, dict) or not isinstance(s.get("name"), str) or not isinstance(s.get("digest"), dict):
+        digest = s.get("digest") if type(s) is dict else None
+        if type(digest) is not dict or type(s.get("name")) is not str:
             return "entry:bad_subject", f"subject[{i}] must be {{name, digest: {{sha256}}}}"
-        if not isinstance(s["digest"].get("sha256"), str) or not _HEX64.match(s["digest"]["sha256"]):
+        value = digest.get("sha256")
+        if type(value) is not str or not match(value):
             return "entry:bad_subject", f"subject[{i}] digest.sha256 must be 64 lowercase hex characters"
     pred = statement.get("predicate")
     if not isinstance(pred, dict):

@@ -78,8 +78,9 @@ def subtree_ids(start: int, size: int) -> list[int]:
 def fold(hashes: Sequence[bytes]) -> bytes:
     """Hash of a subtree from its perfect parts (left to right), folded right to left."""
     acc = hashes[-1]
-    for h in reversed(hashes[:-1]):
-        acc = node_hash(h, acc)
+    sha = hashlib.sha256
+    for i in range(len(hashes) - 2, -1, -1):
+        acc = sha(b"\x01" + hashes[i] + acc).digest()
     return acc
 
 
@@ -172,8 +173,9 @@ class Frontier:
         created = [(index, leaf)]  # node_id(0, index) == index
         h = leaf
         level = 0
+        sha = hashlib.sha256
         while index & 1:
-            h = node_hash(self.stack.pop(), h)
+            h = sha(b"\x01" + self.stack.pop() + h).digest()
             level += 1
             index >>= 1
             created.append(((level << _LEVEL_SHIFT) | index, h))
