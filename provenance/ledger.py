@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -187,8 +186,9 @@ class Ledger:
     # --- writing ---------------------------------------------------------------------------------------------
     def append(self, statement: Mapping[str, Any]) -> AppendResult:
         """Durably append ``statement`` (validated; ``predicate.previous`` is set here) and sign a checkpoint."""
-        st = copy.deepcopy(dict(statement))
-        validate_statement(st)
+        validate_statement(statement)
+        # only predicate.previous is set here: a copy of the top level and of the predicate protects the caller
+        st = {**statement, "predicate": {**statement["predicate"]}}
         key = self.signing_key()
         origin = self.origin
         store = self.store
