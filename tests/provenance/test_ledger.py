@@ -140,3 +140,28 @@ def test_sigkill_during_append_leaves_a_valid_ledger(ledger: Ledger, ledger_url:
         assert last.index == report.tree_size - 1
     ledger.append(statement(1))  # the ledger keeps working after the crashes
     assert ledger.verify().tree_size == report.tree_size + 1
+
+
+def test_every_checkpoint_is_consistent_with_the_next(tmp_path: Path, key_path: Path) -> None:
+    """Property over one growing ledger: each old checkpoint proves into the newest; each entry proves in."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    led = open_ledger(f"sqlite:///{tmp_path}/p.db", signing_key=str(key_path))
+    cps = [led.append(statement(i)).checkpoint for i in range(37)]
+    last = cps[-1]
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(0, 36), st.integers(0, 36))
+    def check(i: int, j: int) -> None:
+        old, new = sorted((cps[i], cps[j]), key=lambda c: c["tree_size"])
+        proof = [bytes.fromhex(h) for h in led.consistency(old["tree_size"], new["tree_size"])]
+        assert verify_consistency(old["tree_size"], new["tree_size"], bytes.fromhex(old["root_hash"]),
+                                  bytes.fromhex(new["root_hash"]), proof)
+        rec = led.record(i)
+        assert rec.checkpoint == last
+        assert verify_inclusion(i, last["tree_size"], bytes.fromhex(rec.leaf_hash),
+                                [bytes.fromhex(h) for h in rec.inclusion_proof], bytes.fromhex(last["root_hash"]))
+
+    check()
+    led.close()
