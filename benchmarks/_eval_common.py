@@ -261,8 +261,8 @@ def _poisoning_md(doc: dict[str, Any]) -> list[str]:
             tg = r.get("trainguard", {})
             t = tg.get("times")
             L.append("| " + " | ".join([n, a, str(r["n_poison"]), fmt(tg.get("roc_auc")), fmt(tg.get("ap")), fmt(tg.get("f1")),
-                                        fmt(r["iforest"]["roc_auc"]), fmt(r["iforest"]["f1"]), fmt(r["cleanlab"]["roc_auc"]),
-                                        fmt(r["cleanlab"]["f1"]), fmt(d["clean_accuracy"]), fmt(r["poisoned"]["accuracy"]),
+                                        fmt(r["iforest"].get("roc_auc")), fmt(r["iforest"].get("f1")),
+                                        fmt(r["cleanlab"].get("roc_auc")), fmt(r["cleanlab"].get("f1")), fmt(d["clean_accuracy"]), fmt(r["poisoned"]["accuracy"]),
                                         fmt(tg.get("model", {}).get("accuracy")), fmt(r["poisoned"].get("asr")),
                                         fmt(tg.get("model", {}).get("asr")),
                                         fmt(t["fit_s"] + t["score_s"], 1) if t else "n/a"]) + " |")
@@ -299,3 +299,38 @@ def render() -> Path:
     path = RESULTS / "scoring_eval.md"
     path.write_text("\n".join(L))
     return path
+
+
+def findings_tables(doc: dict[str, Any]) -> list[str]:
+    """Markdown evidence for the scoring engineer: per-detector AUC per attack, and every failing dataset/attack."""
+    dets: list[str] = []
+    per: dict[str, dict[str, list[float | None]]] = {}
+    fails: list[str] = []
+    for n, d in doc["datasets"].items():
+        for a, r in d["attacks"].items():
+            tg = r.get("trainguard", {})
+            if "detectors" not in tg:
+                continue
+            for c, v in tg["detectors"].items():
+                if c not in dets:
+                    dets.append(c)
+                per.setdefault(a, {}).setdefault(c, []).append(v["roc_auc"])
+            if (tg["roc_auc"] or 0) < GOALS["roc_auc"] or tg["f1"] < GOALS["f1"]:
+                dg = tg["diagnosis"]
+                top = sorted(tg["detectors"].items(), key=lambda kv: -(kv[1]["roc_auc"] or 0))[:3]
+                meds = ", ".join(f"{c[6:]} {dg['poison_detector_medians'][c]:.2f}/{dg['clean_detector_medians'][c]:.2f}"
+                                 for c, _ in top)
+                quart = ", ".join(f"{q:.2f}" for q in dg["poison_score_quartiles"])
+                best = ", ".join(f"{c[6:]} {fmt(v['roc_auc'], 2)}" for c, v in top)
+                fps = "; ".join(f"{k}:{v}" for k, v in list(dg["reasons_false_positives"].items())[:3])
+                fails.append(f"| {a} | {n} | {r['n_poison']} | {fmt(tg['roc_auc'])} | {fmt(tg['precision'])} | "
+                             f"{fmt(tg['recall'])} | {dg['n_missed']} | {quart} | {fmt(dg['clean_score_q99'], 2)} | "
+                             f"{best} | {meds} | {fps} |")
+    L = ["### Mean ROC-AUC of each detector column against the poison mask (per attack, over datasets)", "",
+         "| attack | " + " | ".join(c[6:] for c in dets) + " |", "|" + "---|" * (1 + len(dets))]
+    for a, cols in per.items():
+        L.append(f"| {a} | " + " | ".join(fmt(mean(cols.get(c, []))) for c in dets) + " |")
+    L += ["", "### Every dataset/attack below the goals (AUC < 0.95 or F1 < 0.8)", "",
+          "| attack | dataset | poison | AUC | P | R | missed | poison score q25/50/75 | clean q99 | best detectors (AUC) "
+          "| their median poison/clean | top false-positive reasons |", "|" + "---|" * 12, *fails]
+    return L

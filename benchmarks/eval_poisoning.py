@@ -152,7 +152,9 @@ def _trainguard_block(
     return block, flagged
 
 
-def run_dataset(name: str, max_rows: int, attacks: list[str], tg_error: str | None) -> dict[str, Any]:
+def run_dataset(
+    name: str, max_rows: int, attacks: list[str], tg_error: str | None, baselines: bool = True
+) -> dict[str, Any]:
     X, y, n_orig = load(name, max_rows)
     parts = split(X, y)
     Xr, yr = parts["reference"]
@@ -178,12 +180,16 @@ def run_dataset(name: str, max_rows: int, attacks: list[str], tg_error: str | No
             res["trigger"] = {"features": trig.features, "target": trig.target}
             res["clean_model_asr"] = ev.run(Xb, yb, all_rows, trig)["asr"]
         res["poisoned"] = ev.run(p.X, p.y, all_rows, trig)
-        ifs = det.decision_function(p.X.to_numpy(dtype=float))
-        res["iforest"] = _gate_block(truth, ifs, ifs > thr)
-        res["iforest"]["model"] = ev.run(p.X, p.y, ~(ifs > thr), trig)
-        cl_score, cl_flag = cleanlab_gate(Xr, yr, p.X, p.y)
-        res["cleanlab"] = _gate_block(truth, cl_score, cl_flag)
-        res["cleanlab"]["model"] = ev.run(p.X, p.y, ~cl_flag, trig)
+        if baselines:
+            ifs = det.decision_function(p.X.to_numpy(dtype=float))
+            res["iforest"] = _gate_block(truth, ifs, ifs > thr)
+            res["iforest"]["model"] = ev.run(p.X, p.y, ~(ifs > thr), trig)
+            cl_score, cl_flag = cleanlab_gate(Xr, yr, p.X, p.y)
+            res["cleanlab"] = _gate_block(truth, cl_score, cl_flag)
+            res["cleanlab"]["model"] = ev.run(p.X, p.y, ~cl_flag, trig)
+        else:
+            res["iforest"] = {"error": "not run (--no-baselines)"}
+            res["cleanlab"] = {"error": "not run (--no-baselines)"}
         if tg_error is None:
             try:
                 block, tg_flag = _trainguard_block(p, Xr, yr, truth)
@@ -198,7 +204,7 @@ def run_dataset(name: str, max_rows: int, attacks: list[str], tg_error: str | No
         tg = res["trainguard"]
         print(f"  {name:10s} {attack:18s} poison={truth.sum():5d} "
               f"TG auc={common.fmt(tg.get('roc_auc'))} f1={common.fmt(tg.get('f1'))} | "
-              f"IF auc={common.fmt(res['iforest']['roc_auc'])} | CL auc={common.fmt(res['cleanlab']['roc_auc'])} "
+              f"IF auc={common.fmt(res['iforest'].get('roc_auc'))} | CL auc={common.fmt(res['cleanlab'].get('roc_auc'))} "
               f"| {time.perf_counter() - t0:.0f}s", flush=True)
     out["seconds"] = time.perf_counter() - t0
     return out
@@ -210,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--datasets", nargs="*", help="only these PMLB datasets")
     ap.add_argument("--attacks", nargs="*", choices=list(ATTACKS), help="only these attacks")
     ap.add_argument("--max-rows", type=int, default=6000, help="seeded stratified subsample above this (default 6000)")
+    ap.add_argument("--no-baselines", action="store_true", help="skip IForest and cleanlab (faster feedback runs)")
     ap.add_argument("--out", help="JSON path (default benchmarks/results/scoring_eval_poisoning[_quick].json)")
     args = ap.parse_args(argv)
     if not (common.SHARED / "data" / "pmlb").is_dir():
@@ -217,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     names = args.datasets or (QUICK if args.quick else DATASETS)
     attacks = args.attacks or list(ATTACKS)
-    partial = bool(args.datasets or args.attacks)
+    partial = bool(args.datasets or args.attacks or args.no_baselines)
     tag = "quick" if args.quick else ("partial" if partial else "full")
     tg_error = common.trainguard_available()
     doc: dict[str, Any] = {
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for name in names:
         print(f"{name}:", flush=True)
-        doc["datasets"][name] = run_dataset(name, args.max_rows, attacks, tg_error)
+        doc["datasets"][name] = run_dataset(name, args.max_rows, attacks, tg_error, not args.no_baselines)
     doc["seconds"] = time.perf_counter() - t0
     doc["loadavg_end"] = list(os.getloadavg())
     doc["summary"] = common.poisoning_summary(doc)
