@@ -30,3 +30,14 @@ class ChecksConfigError(ChecksError):
 
 class ChecksDataError(ChecksError):
     """The data cannot be checked as given (fix the data): empty, unreadable, wrong encoding..."""
+
+
+# Reason codes raised by checks.contract / checks.drift / checks._frames (failure rows use expect:/schema: codes).
+CONTRACT_ERROR_CODES: tuple[str, ...] = (
+    "data:not_found", "data:empty_file", "data:not_utf8", "data:unreadable", "data:empty_reference",
+    "data:duplicate_column", "data:profile_unreadable", "data:profile_digest",
+    "config:contract_toml", "config:contract_key", "config:contract_type", "config:contract_range",
+    "config:contract_pattern", "config:contract_expectation", "config:contract_unreadable", "config:contract_value",
+    "config:tolerance", "config:quantiles", "config:label_column", "config:engine", "config:chunk_rows",
+    "config:profile", "config:drift_thresholds",
+)

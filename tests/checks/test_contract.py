@@ -252,3 +252,15 @@ def test_bad_engine_and_label_column(contract: Contract, ref: pd.DataFrame) -> N
     with pytest.raises(ChecksDataError):
         infer_contract(pd.DataFrame([[1, 2]], columns=["a", "a"]))
     assert Contract(columns={"a": ColumnSpec()}).to_toml().count("[columns.") == 1
+
+
+def test_every_raised_code_is_catalogued() -> None:
+    import re
+    from pathlib import Path
+
+    from checks.errors import CONTRACT_ERROR_CODES
+
+    root = Path(__file__).resolve().parents[2] / "checks"
+    files = [*sorted((root / "contract").glob("*.py")), root / "drift.py", root / "_frames.py"]
+    raised = {m for f in files for m in re.findall(r'Checks\w+Error\(\s*"((?:data|config):\w+)"', f.read_text())}
+    assert raised and raised <= set(CONTRACT_ERROR_CODES)
