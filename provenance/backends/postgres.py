@@ -29,8 +29,9 @@ class PostgresStore(SqlStore):
             raise ProvenanceConfigError("ledger:unreachable", f"cannot connect to {_redact(url)}: {exc}") from exc
         row = self.conn.execute("select current_schema()").fetchone()
         self.schema = str(row[0]) if row and row[0] else "public"
-        with self.write():
-            self.create_schema()
+        if self.conn.execute("select to_regclass('checkpoints')").fetchone() in (None, (None,)):
+            with self.write():
+                self.create_schema()
 
     def describe(self) -> str:
         return _redact(self.url)

@@ -27,8 +27,9 @@ class SqliteStore(SqlStore):
             self.conn.execute("pragma busy_timeout = 120000")
             self.conn.execute("pragma journal_mode = wal")
             self.conn.execute("pragma synchronous = full")
-            with self.write():
-                self.create_schema()
+            if self.conn.execute("select 1 from sqlite_master where name = 'checkpoints'").fetchone() is None:
+                with self.write():
+                    self.create_schema()
         except sqlite3.DatabaseError as exc:
             raise _integrity(exc, path) from exc
         except OSError as exc:
