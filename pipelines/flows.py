@@ -117,7 +117,8 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
                                     str(work))
     drift_path = None
     if ref is not None and ref_path is not None:
-        drift_path = tasks.check_drift(batch["path"], ref_path, str(state.profile_path(ref["digest"])), str(work))
+        drift_path = tasks.check_drift(batch["path"], ref_path, ref["digest"],
+                                       str(state.profile_path(ref["digest"])), str(work))
     params = {"label_column": ctx["label_column"], "source_column": ctx["source_column"],
               "fp_budget": config.fp_budget, "random_state": config.random_state}
     scorer = tasks.fit_scorer(batch["path"], ref_path, params, str(work))
@@ -136,11 +137,12 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
                           quarantined=decision.quarantined, approved=decision.approved)
     summary = run_summary(ctx, decision, scores, failures, drift, contract, scorer)
+    contract_text = Path(contract["toml"]).read_text(encoding="utf-8")
     entries = record_attempt(ctx, summary, staging)
     placed = outputs.publish(staging, ctx["out"])
     if decision.approved:
         if contract["origin"] != "state":
-            state.save_contract_text(Path(contract["toml"]).read_text(encoding="utf-8"))
+            state.save_contract_text(contract_text)
         state.keep_approved(placed["clean.parquet"], summary["outputs"]["clean.parquet"])
     result = dict(summary, ledger=entries, out_dir=str(ctx["out"]), exit_code=0 if decision.approved else 1)
     artifacts(result)

@@ -34,6 +34,12 @@ OUTPUT_FILES = ("quarantine.parquet", "scores.parquet", "summary.json", "report.
 _STAGING_PREFIX = ".staging-"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to a temporary file beside ``path``, fsync it, and rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +49,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -70,14 +70,15 @@ def decide(scores: pd.DataFrame, policy: Policy, *, failures: pd.DataFrame | Non
         cols = sorted({str(c) for c in failures.loc[kind_of == kind, "column"].dropna()})
         reasons.append(f"policy:contract {kind}" + (f" ({', '.join(cols[:5])})" if cols else ""))
 
-    compared = int(len(drift))
-    drifted = int(drift["drifted"].astype(bool).sum()) if compared else 0
+    # the drift table may hold several tests per column; a column drifted when any of its tests did
+    compared = int(drift["column"].nunique()) if len(drift) else 0
+    drifted = int(drift.loc[drift["drifted"].astype(bool), "column"].nunique()) if compared else 0
     dshare = drifted / compared if compared else 0.0
     dok = dshare <= policy.max_drift_share
     checks["drift"] = {"passed": dok, "drifted": drifted, "compared": compared, "share": round(dshare, 6),
                        "max_share": policy.max_drift_share}
     if not dok:
-        cols = drift.loc[drift["drifted"].astype(bool), "column"].astype(str).tolist()
+        cols = sorted(set(drift.loc[drift["drifted"].astype(bool), "column"].astype(str)))
         reasons.append(f"policy:drift {drifted}/{compared} columns ({', '.join(cols[:5])})")
 
     if rows < policy.min_rows:

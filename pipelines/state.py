@@ -5,7 +5,7 @@ otherwise)::
 
     sources/<source>/contract.toml          inferred from the first approved data of the source
     sources/<source>/approved/<hex>.parquet  approved rows of a run, by digest (the next run's reference)
-    profiles/<hex>.profile                   drift profile of a reference, by the reference digest
+    profiles/<hex>.json                      drift profile of a reference, by the reference digest
 
 Example::
 
@@ -80,4 +80,4 @@ class SourceState:
         return dest
 
     def profile_path(self, reference_digest: str) -> Path:
-        return self.root / "profiles" / (reference_digest.removeprefix("sha256:") + ".profile")
+        return self.root / "profiles" / (reference_digest.removeprefix("sha256:") + ".json")

@@ -103,19 +103,18 @@ def check_contract(batch_path: str, contract_text: str | None, reference_path: s
 
 
 @task(name="drift", persist_result=False)
-def check_drift(batch_path: str, reference_path: str, profile_path: str, work_dir: str) -> str:
+def check_drift(batch_path: str, reference_path: str, reference_digest: str, profile_path: str,
+                work_dir: str) -> str:
     """Compare the batch with the reference profile (built once per reference digest and cached)."""
     from checks.drift import ReferenceProfile, compare
 
     prof = Path(profile_path)
     if prof.exists():
-        profile = ReferenceProfile.load(prof)
+        profile = ReferenceProfile.load(prof, digest=reference_digest)
     else:
-        profile = ReferenceProfile.from_frame(load_frame(reference_path))
+        profile = ReferenceProfile.from_frame(load_frame(reference_path), digest=reference_digest)
         prof.parent.mkdir(parents=True, exist_ok=True)
-        tmp = prof.with_name(prof.name + ".part")
-        profile.save(tmp)
-        tmp.replace(prof)
+        profile.save(prof)
     result = compare(load_frame(batch_path), profile)
     out = Path(work_dir) / "drift.parquet"
     result.table.to_parquet(out, index=False)

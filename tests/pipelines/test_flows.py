@@ -1,0 +1,155 @@
+"""The ingest flow end to end on data_samples/: real GX contract, real PyOD scoring, real ledger, real Prefect."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.cli.main import main
+from pipelines.flows import ingest
+from provenance.errors import NotApprovedError
+from provenance.gate import require_approved
+from provenance.ledger import open_ledger
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture(scope="module")
+def poisoned_run(tmp_path_factory: pytest.TempPathFactory, data_samples: Path) -> dict[str, Any]:
+    """Reference first (so the source has approved data), then the poisoned batch, on a fresh ledger."""
+    root = tmp_path_factory.mktemp("flow")
+    url = f"sqlite:///{root / 'ledger.db'}"
+    credit = data_samples / "credit"
+    ref = ingest(str(credit / "reference.csv"), source="credit", label_column="class", ledger_url=url,
+                 out_dir=str(root / "ref"))
+    batch = ingest(str(credit / "batch_poisoned.csv"), source="credit", label_column="class", ledger_url=url,
+                   out_dir=str(root / "batch"))
+    return {"root": root, "url": url, "ref": ref, "batch": batch}
+
+
+def test_reference_is_approved_and_becomes_the_reference(poisoned_run: dict[str, Any]) -> None:
+    ref, batch = poisoned_run["ref"], poisoned_run["batch"]
+    assert ref["verdict"] == "approved" and ref["exit_code"] == 0
+    assert ref["reference"] is None and ref["contract"]["origin"] == "batch"
+    assert batch["reference"]["origin"] == "ledger"
+    assert batch["reference"]["digest"] == ref["outputs"]["clean.parquet"]
+    assert batch["contract"]["origin"] == "state"
+    assert (poisoned_run["root"] / "state" / "sources" / "credit" / "contract.toml").is_file()
+
+
+def test_poison_is_quarantined_and_clean_is_approved(poisoned_run: dict[str, Any], data_samples: Path) -> None:
+    batch, out = poisoned_run["batch"], poisoned_run["root"] / "batch"
+    assert batch["verdict"] == "approved"
+    truth = pd.read_csv(data_samples / "credit" / "batch_poisoned.truth.csv")
+    quarantined = set(pq.read_table(out / "quarantine.parquet").column("row").to_pylist())
+    contract_rows = set(truth.loc[truth["kind"].isin(["null", "out_of_range", "unseen_category"]), "row"])
+    assert contract_rows <= quarantined  # every contract violation is quarantined
+    poison = set(truth.loc[truth["is_poison"], "row"])
+    assert len(poison & quarantined) >= 0.5 * len(poison)
+    assert len(quarantined - poison) <= 0.1 * (len(truth) - len(poison))
+    clean = pq.read_table(out / "clean.parquet")
+    assert clean.num_rows == 235 - len(quarantined) == batch["counts"]["clean"]
+    assert clean.schema.names == pq.read_table(data_samples / "credit" / "batch_poisoned.parquet").schema.names
+
+
+def test_scores_parquet_contract(poisoned_run: dict[str, Any]) -> None:
+    scores = pq.read_table(poisoned_run["root"] / "batch" / "scores.parquet")
+    schema = scores.schema
+    assert [schema.field(n).type for n in ("row", "score", "flagged")] == ["int64", "double", "bool"]
+    assert str(schema.field("reasons").type) == "list<element: string>"
+    df = scores.to_pandas()
+    assert df["row"].tolist() == list(range(235))
+    assert df["score"].between(0, 1).all()
+    detectors = [c for c in df.columns if c.startswith("score_")]
+    assert detectors and all(df[c].between(0, 1).all() for c in detectors)
+    assert all(len(r) > 0 for r in df.loc[df["flagged"], "reasons"])
+
+
+def test_gate_passes_clean_and_refuses_raw(poisoned_run: dict[str, Any], data_samples: Path) -> None:
+    with open_ledger(poisoned_run["url"]) as ledger:
+        rec = require_approved(poisoned_run["root"] / "batch" / "clean.parquet", ledger=ledger)
+        assert rec.verdict == "approved"
+        with pytest.raises(NotApprovedError):
+            require_approved(data_samples / "credit" / "batch_poisoned.csv", ledger=ledger)
+        with pytest.raises(NotApprovedError):
+            require_approved(poisoned_run["root"] / "batch" / "quarantine.parquet", ledger=ledger)
+        ledger.verify()
+        verdicts = [e["verdict"] for e in poisoned_run["batch"]["ledger"]]
+        assert verdicts == ["approved", "quarantined"]
+        entry = ledger.record(poisoned_run["batch"]["ledger"][0]["index"]).statement
+    pred = entry["predicate"]
+    assert pred["source"]["name"] == "credit" and pred["source"]["digest"].startswith("sha256:")
+    assert pred["parents"] == [poisoned_run["batch"]["reference"]["digest"]]
+    assert pred["counts"]["quarantined"] == poisoned_run["batch"]["counts"]["quarantined"]
+    assert {"config_digest", "contract_digest", "detectors", "checks", "code_version", "actor", "time"} <= set(pred)
+
+
+def test_report_and_summary(poisoned_run: dict[str, Any]) -> None:
+    out = poisoned_run["root"] / "batch"
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "APPROVED" in html and "<svg" in html and "expect:in_set:purpose" in html
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["counts"]["quarantined"] == pq.read_table(out / "quarantine.parquet").num_rows
+    assert summary["drift"] and summary["failures"]["total"] >= 6
+    before = (out / "report.html").read_bytes()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").read_bytes() == before
+
+
+def test_rerun_is_idempotent(poisoned_run: dict[str, Any], data_samples: Path) -> None:
+    again = ingest(str(data_samples / "credit" / "batch_poisoned.csv"), source="credit", label_column="class",
+                   ledger_url=poisoned_run["url"], out_dir=str(poisoned_run["root"] / "batch-again"))
+    first, second = poisoned_run["root"] / "batch", poisoned_run["root"] / "batch-again"
+    for name in ("clean.parquet", "quarantine.parquet", "scores.parquet", "summary.json", "report.html"):
+        assert hashlib.sha256((first / name).read_bytes()).digest() == hashlib.sha256(
+            (second / name).read_bytes()).digest(), name
+    assert again["reference"] == poisoned_run["batch"]["reference"]
+
+
+def test_prefect_artifacts(poisoned_run: dict[str, Any]) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(
+            any_=["trainguard-credit-summary", "trainguard-credit-verdict"])))
+    kinds = {a.key: a.type for a in arts}
+    assert kinds == {"trainguard-credit-summary": "table", "trainguard-credit-verdict": "markdown"}
+    md = next(a for a in arts if a.key == "trainguard-credit-verdict" and "APPROVED" in str(a.data))
+    assert "Top reasons" in str(md.data)
+
+
+def test_rejected_batch_writes_no_clean_parquet(tmp_path: Path, data_samples: Path, ledger_url: str) -> None:
+    cfg = tmp_path / "strict.toml"
+    cfg.write_text("[policy]\nmax_quarantined_share = 0.0\n", encoding="utf-8")
+    result = ingest(str(data_samples / "credit" / "batch_poisoned.csv"), source="strict", label_column="class",
+                    config_path=str(cfg), ledger_url=ledger_url, out_dir=str(tmp_path / "out"))
+    assert result["verdict"] == "rejected" and result["exit_code"] == 1
+    assert not (tmp_path / "out" / "clean.parquet").exists()
+    assert (tmp_path / "out" / "quarantine.parquet").exists()
+    assert result["reasons"][0].startswith("policy:quarantined_share")
+    with open_ledger(ledger_url) as ledger, pytest.raises(NotApprovedError):
+        require_approved(data_samples / "credit" / "batch_poisoned.csv", ledger=ledger)
+
+
+def test_fsspec_urls(tmp_path: Path, data_samples: Path, ledger_url: str) -> None:
+    import fsspec
+
+    from provenance.hashing import file_digest
+
+    src = data_samples / "credit" / "batch_clean.parquet"
+    with fsspec.open("memory://tg-flow/batch_clean.parquet", "wb") as fh:
+        fh.write(src.read_bytes())
+    mem = ingest("memory://tg-flow/batch_clean.parquet", source="mem", label_column="class",
+                 ledger_url=ledger_url, out_dir=str(tmp_path / "mem"))
+    assert mem["source"]["digest"] == file_digest(src)
+    assert mem["source"]["rows"] == 200
+    local = ingest(f"file://{src}", source="mem2", label_column="class", ledger_url=ledger_url,
+                   out_dir=str(tmp_path / "file"))
+    assert local["source"]["digest"] == mem["source"]["digest"]

@@ -1,0 +1,139 @@
+"""trainguard serve against a REAL Prefect server: deployments are registered, a run writes a ledger entry."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import load_config
+from pipelines.serve import build_deployments
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"{what}: process exited with {proc.returncode}")
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`prefect server start` on a free port with its own PREFECT_HOME; yields the env to talk to it."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_SERVER_UI_ENABLED="false",
+               PREFECT_LOGGING_LEVEL="WARNING")
+    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait(lambda: _healthy(url), 120, "the Prefect server", proc)
+        yield dict(env, PREFECT_API_URL=url)
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def test_build_deployments_per_source(tmp_path: Path) -> None:
+    cfg_path = tmp_path / "tg.toml"
+    cfg_path.write_text('[sources.a]\npath = "a.csv"\nschedule = "0 3 * * *"\n'
+                        '[sources.b]\nlanding_dir = "landing"\npoll_seconds = 15\n', encoding="utf-8")
+    deps = build_deployments(load_config(cfg_path))
+    assert [(d.flow_name, d.name) for d in deps] == [("trainguard-ingest", "a"), ("trainguard-landing", "b-landing")]
+    assert deps[0].schedules[0].schedule.cron == "0 3 * * *"
+    assert deps[1].schedules[0].schedule.interval.total_seconds() == 15
+    assert deps[0].parameters["uri"] == "a.csv"
+
+
+@pytest.mark.slow
+def test_serve_runs_a_deployment_that_writes_the_ledger(prefect_server: dict[str, str], tmp_path: Path,
+                                                        data_samples: Path) -> None:
+    ledger = tmp_path / "ledger.db"
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    cfg = tmp_path / "trainguard.toml"
+    cfg.write_text(
+        f"""
+ledger = "sqlite:///{ledger}"
+out_root = "{tmp_path / 'out'}"
+[sources.credit]
+path = "{data_samples / 'credit' / 'batch_clean.csv'}"
+label_column = "class"
+schedule = "0 0 1 1 *"
+""",
+        encoding="utf-8",
+    )
+    env = dict(prefect_server)
+    serve_log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
+    serve = subprocess.Popen([str(BIN / "trainguard"), "serve", "--config", str(cfg)], env=env, cwd=ROOT,
+                             stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def registered() -> bool:
+            out = subprocess.run([str(BIN / "prefect"), "deployment", "inspect", "trainguard-ingest/credit"],
+                                 env=env, capture_output=True, text=True)
+            return out.returncode == 0
+
+        _wait(registered, 90, "the deployment to be registered", serve)
+        run = subprocess.run([str(BIN / "prefect"), "deployment", "run", "trainguard-ingest/credit"], env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+        def entry_written() -> bool:
+            if not ledger.exists():
+                return False
+            out = subprocess.run([str(BIN / "trainguard"), "ledger", "log", "--ledger", f"sqlite:///{ledger}",
+                                  "--json"], capture_output=True, text=True, env=env)
+            return out.returncode == 0 and '"credit"' in out.stdout
+
+        _wait(entry_written, 150, "the scheduled run's ledger entry", serve)
+    finally:
+        _stop(serve)
+        serve_log.close()
+    log = subprocess.run([str(BIN / "trainguard"), "ledger", "log", "--ledger", f"sqlite:///{ledger}", "--json"],
+                         capture_output=True, text=True, env=env, check=True)
+    doc = json.loads(log.stdout)
+    assert "approved" in json.dumps(doc)
+    assert (tmp_path / "out" / "credit" / "clean.parquet").exists()
