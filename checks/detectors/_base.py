@@ -1,0 +1,76 @@
+"""Shared pieces of the detectors: the estimator base and the empirical calibration to [0, 1]."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+__all__ = ["OutlierDetector", "EmpiricalCalibrator", "check_matrix", "bounded_sample"]
+
+
+def check_matrix(X: np.ndarray) -> np.ndarray:
+    """A 2-D float64 array with every value finite (the preprocessor guarantees it; this is the guard)."""
+    arr = np.asarray(X, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D matrix, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        arr = np.nan_to_num(arr, nan=0.0, posinf=1e4, neginf=-1e4)
+    return arr
+
+
+def bounded_sample(X: np.ndarray, max_samples: int, random_state: int | None) -> np.ndarray:
+    """At most ``max_samples`` rows of X drawn without replacement (seeded); X itself when it is small."""
+    if X.shape[0] <= max_samples:
+        return X
+    rng = np.random.default_rng(random_state)
+    idx = np.sort(rng.choice(X.shape[0], size=max_samples, replace=False))
+    return X[idx]
+
+
+class OutlierDetector(BaseEstimator):  # type: ignore[misc]
+    """Base of the feature-space detectors: ``fit(X)`` then ``score_samples(X)`` (higher = more outlying)."""
+
+    def fit(self, X: np.ndarray, y: object = None) -> OutlierDetector:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score_samples(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class EmpiricalCalibrator(BaseEstimator):  # type: ignore[misc]
+    """Maps raw scores to [0, 1] by the empirical CDF of scores of held-out trusted rows.
+
+    A score equal to the largest trusted score maps to n/(n+1); beyond it the value keeps rising towards 1
+    (exponential tail in units of the trusted scores' spread), so the order of extreme rows is kept.
+
+    >>> cal = EmpiricalCalibrator().fit(np.arange(100.0))
+    >>> [round(float(v), 3) for v in cal.transform(np.array([-1.0, 50.0, 1000.0]))]
+    [0.0, 0.5, 1.0]
+    """
+
+    def fit(self, scores: np.ndarray) -> EmpiricalCalibrator:
+        s = np.sort(np.asarray(scores, dtype=np.float64))
+        s = s[np.isfinite(s)]
+        if s.size == 0:
+            s = np.zeros(1)
+        self.sorted_ = s
+        self.n_ = int(s.size)
+        spread = float(np.percentile(s, 99) - np.percentile(s, 50)) if s.size > 1 else 0.0
+        if not spread > 0:
+            spread = float(np.std(s)) or 1.0
+        self.tail_scale_ = spread
+        return self
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        x = np.asarray(scores, dtype=np.float64)
+        x = np.where(np.isnan(x), self.sorted_[-1], x)
+        below = np.searchsorted(self.sorted_, x, side="left")
+        at_or_below = np.searchsorted(self.sorted_, x, side="right")
+        n = self.n_
+        # mid-rank ECDF of trusted scores, scaled into [0, n/(n+1)]
+        p = (below + at_or_below) / 2.0 / (n + 1)
+        over = x > self.sorted_[-1]
+        if over.any():
+            excess = (x[over] - self.sorted_[-1]) / self.tail_scale_
+            p[over] = n / (n + 1) + (1.0 / (n + 1)) * (1.0 - np.exp(-np.minimum(excess, 700.0)))
+        return np.clip(p, 0.0, 1.0)

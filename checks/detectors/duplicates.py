@@ -1,0 +1,114 @@
+"""Duplicates: exact and near-duplicate groups within the batch and against the reference.
+
+Exact groups share a hash of the preprocessed features; near-duplicate groups share a cell of a grid over the
+robust-scaled features (two grids offset by half a cell, so close points on a cell border still meet).
+A group fires when its labels conflict with the reference's (or the group's own majority, with no reference
+rows in it) and when the batch holds far more copies of one point than the reference's rate predicts (a flood).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy.stats import poisson
+
+from checks.detectors._batch import BatchFinding, label_keys
+
+if TYPE_CHECKING:  # pragma: no cover
+    from checks.scoring import RowScorer
+
+__all__ = ["duplicate_finding", "group_ids"]
+
+STEP = 0.05  # near-duplicate cell width in robust units (IQR / 1.349)
+FLOOD_P = 1e-6  # Poisson tail probability below which a group's batch count is a flood
+FLOOD_MIN = 4  # a flood has at least this many copies in the batch
+
+
+def group_ids(X: np.ndarray, step: float | None, offset: float = 0.0) -> np.ndarray:
+    """uint64 id per row: hash of the row (exact when ``step`` is None, else of its grid cell)."""
+    Q = X if step is None else np.floor(X / step + offset)
+    frame = pd.DataFrame(np.ascontiguousarray(Q))
+    return np.asarray(pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64))
+
+
+def _counts(ids: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """For each id in ``ids``, how often it occurs in ``among``."""
+    uniq, cnt = np.unique(among, return_counts=True)
+    pos = np.clip(np.searchsorted(uniq, ids), 0, max(len(uniq) - 1, 0))
+    if len(uniq) == 0:
+        return np.zeros(len(ids), dtype=np.int64)
+    return np.where(uniq[pos] == ids, cnt[pos], 0)
+
+
+def duplicate_finding(scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> BatchFinding:
+    n = len(batch)
+    ref_X = scorer.reference_X_
+    n_ref = max(len(ref_X), 1)
+    fires = np.zeros(n, dtype=bool)
+    score = np.zeros(n)
+    reasons: dict[int, list[str]] = {}
+    labels = None if scorer.label_column is None else label_keys(batch[scorer.label_column])
+    ref_labels = None if scorer.reference_labels_ is None else label_keys(scorer.reference_labels_)
+
+    def add(rows: np.ndarray, code: str, strength: np.ndarray | float) -> None:
+        fires[rows] = True
+        score[rows] = np.maximum(score[rows], strength)
+        for i in rows:
+            reasons.setdefault(int(i), []).append(code)
+
+    for kind, step, offsets in (("exact", None, (0.0,)), ("near", STEP, (0.0, 0.5))):
+        for off in offsets:
+            ids = group_ids(X, step, off)
+            ref_ids = group_ids(ref_X, step, off) if scorer.has_reference_ else np.zeros(0, dtype=np.uint64)
+            in_batch = _counts(ids, ids)
+            in_ref = _counts(ids, ref_ids)
+            dup = (in_batch > 1) | (in_ref > 0)
+            if not dup.any():
+                continue
+            if kind == "exact":
+                score[dup] = np.maximum(score[dup], 0.1)
+                for i in np.flatnonzero(dup):
+                    reasons.setdefault(int(i), []).append("duplicate:exact")
+            # flood: many more copies than the reference's rate of that point (or cell) predicts
+            expected = (in_ref + 0.5) * n / n_ref if scorer.has_reference_ else np.full(n, 1.0)
+            tail = poisson.sf(in_batch - 1, expected)
+            flood = (in_batch >= FLOOD_MIN) & (tail < FLOOD_P)
+            if flood.any():
+                add(np.flatnonzero(flood), "duplicate:flood", np.clip(-np.log10(tail[flood] + 1e-300) / 30, 0, 1))
+            if labels is None:
+                continue
+            conflict = _conflicts(ids[dup], labels[dup], ref_ids, ref_labels)
+            if conflict.any():
+                add(np.flatnonzero(dup)[conflict], "duplicate:conflicting_label", 0.8)
+    for key in list(reasons):
+        reasons[key] = list(dict.fromkeys(reasons[key]))
+        if not fires[key]:
+            del reasons[key]
+    return BatchFinding("duplicate", score, fires, "duplicate:conflicting_label", reasons)
+
+
+def _conflicts(ids: np.ndarray, labels: np.ndarray, ref_ids: np.ndarray, ref_labels: np.ndarray | None) -> np.ndarray:
+    """Rows whose label disagrees with their group's reference majority (else the group's batch majority)."""
+    frame = pd.DataFrame({"id": ids, "label": labels})
+    if ref_labels is not None and len(ref_ids):
+        ref = pd.DataFrame({"id": ref_ids, "label": ref_labels})
+        ref = ref[ref["id"].isin(set(ids.tolist()))]
+    else:
+        ref = pd.DataFrame({"id": np.zeros(0, dtype=np.uint64), "label": np.zeros(0, dtype=object)})
+    ref_major = ref.groupby("id")["label"].agg(lambda s: s.value_counts().index[0]) if len(ref) else pd.Series()
+    batch_counts = frame.groupby(["id", "label"]).size().rename("n").reset_index()
+    top = batch_counts.sort_values(["id", "n"], ascending=[True, False])
+    # a batch majority counts only when it is strict (no tie with another label)
+    first = top.groupby("id").head(1).set_index("id")
+    second = top.groupby("id")["n"].apply(lambda s: s.iloc[1] if len(s) > 1 else 0)
+    batch_major = first["label"].where(first["n"] > second.reindex(first.index).fillna(0))
+    major = ref_major.reindex(frame["id"].unique()) if len(ref_major) else pd.Series(index=frame["id"].unique(), dtype=object)
+    major = major.combine_first(batch_major)
+    expect = frame["id"].map(major)
+    n_labels = frame.groupby("id")["label"].transform("nunique")
+    has_ref = frame["id"].isin(ref_major.index) if len(ref_major) else pd.Series(False, index=frame.index)
+    mixed = (n_labels > 1) | has_ref
+    wrong = expect.isna() | (expect != frame["label"])
+    return np.asarray((mixed & wrong).to_numpy(dtype=bool))

@@ -1,0 +1,158 @@
+"""Label consistency: out-of-fold probability of the given label and kNN label disagreement.
+
+A gradient-boosting model trained on the trusted reference (out-of-fold on the reference itself, to calibrate)
+gives each batch row the probability of the label it carries (confident learning); the labels of its nearest
+reference rows give a second, model-free opinion. Both are calibrated on the reference's own held-out values.
+Training on the trusted reference only keeps a consistent poison pattern in the batch (a backdoor trigger, a
+flood) from teaching the model that its labels are right.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.neighbors import NearestNeighbors
+from threadpoolctl import threadpool_limits
+
+from checks.detectors._base import EmpiricalCalibrator
+from checks.detectors._batch import BatchFinding, label_keys
+
+if TYPE_CHECKING:  # pragma: no cover
+    from checks.scoring import RowScorer
+
+__all__ = ["LabelModel"]
+
+
+def _tail(p: np.ndarray) -> np.ndarray:
+    return np.asarray(-np.log(np.clip(1.0 - p, 1e-12, 1.0)))
+
+
+class LabelModel(BaseEstimator):  # type: ignore[misc]
+    """Fits on reference features ``X`` and labels ``y``; ``score_samples(X, y)`` = suspicion of each label.
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(400, 2)); y = pd.Series((X[:, 0] > 0).astype(int))
+    >>> m = LabelModel().fit(X, y)
+    >>> s = m.score_samples(np.array([[2.0, 0.0], [2.0, 0.0]]), pd.Series([1, 0]))
+    >>> bool(s[1] > s[0])
+    True
+    """
+
+    def __init__(
+        self, *, n_folds: int = 3, n_neighbors: int = 10, max_iter: int = 100, max_neighbors_ref: int = 4_096,
+        random_state: int | None = 0,
+    ) -> None:
+        self.n_folds = n_folds
+        self.n_neighbors = n_neighbors
+        self.max_iter = max_iter
+        self.max_neighbors_ref = max_neighbors_ref
+        self.random_state = random_state
+
+    def _model(self) -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(
+            max_iter=self.max_iter, early_stopping=False, random_state=self.random_state
+        )
+
+    def fit(self, X: np.ndarray, y: pd.Series) -> LabelModel:
+        keys = label_keys(y)
+        self.classes_, codes = np.unique(keys, return_inverse=True)
+        codes = np.asarray(codes)
+        n = len(codes)
+        oof = np.zeros(n)
+        if len(self.classes_) < 2:
+            oof[:] = 1.0
+        else:
+            counts = np.bincount(codes)
+            splitter: StratifiedKFold | KFold = (
+                StratifiedKFold(self.n_folds, shuffle=True, random_state=self.random_state)
+                if counts.min() >= self.n_folds else KFold(self.n_folds, shuffle=True, random_state=self.random_state)
+            )
+            for tr, te in splitter.split(X, codes):
+                oof[te] = self._given_proba(self._fit_model(X[tr], codes[tr]), X[te], codes[te])
+        self.model_ = self._fit_model(X, codes) if len(self.classes_) >= 2 else None
+        # kNN label disagreement against a bounded reference sample
+        idx = np.arange(n)
+        if n > self.max_neighbors_ref:
+            idx = np.sort(np.random.default_rng(self.random_state).choice(n, self.max_neighbors_ref, replace=False))
+        self.nn_X_ = X[idx]
+        self.nn_codes_ = codes[idx]
+        self.k_ = int(max(1, min(self.n_neighbors, len(idx) - 1)))
+        self.nn_ = NearestNeighbors(n_neighbors=self.k_ + 1, algorithm="brute").fit(self.nn_X_)
+        _, nb = self.nn_.kneighbors(X, n_neighbors=min(self.k_ + 1, len(idx)))
+        in_sample = np.zeros(n, dtype=bool)
+        in_sample[idx] = True
+        pos_in_sample = np.full(n, -1)
+        pos_in_sample[idx] = np.arange(len(idx))
+        # drop each sampled row's own entry; others drop their farthest neighbour
+        own = nb == pos_in_sample[:, None]
+        keep = ~own
+        keep[~in_sample, -1] = False
+        keep[in_sample & ~own.any(axis=1), -1] = False
+        nb_codes = self.nn_codes_[nb]
+        disagree = ((nb_codes != codes[:, None]) & keep).sum(axis=1) / np.maximum(keep.sum(axis=1), 1)
+        raw_conf = 1.0 - oof
+        self.conf_calibrator_ = EmpiricalCalibrator().fit(raw_conf)
+        self.knn_calibrator_ = EmpiricalCalibrator().fit(disagree)
+        comb = _tail(self.conf_calibrator_.transform(raw_conf)) + _tail(self.knn_calibrator_.transform(disagree))
+        self.calibrator_ = EmpiricalCalibrator().fit(comb)
+        self.heldout_p_ = self.calibrator_.transform(comb)
+        return self
+
+    def _fit_model(self, X: np.ndarray, codes: np.ndarray) -> HistGradientBoostingClassifier | None:
+        if len(np.unique(codes)) < 2:
+            return None
+        # OpenMP threads only pay off on large fits; on small ones (and a busy machine) they spin and stall
+        with threadpool_limits(limits=1 if len(codes) < 50_000 else None, user_api="openmp"):
+            return self._model().fit(X, codes)
+
+    def _given_proba(self, model: HistGradientBoostingClassifier | None, X: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        if model is None:
+            return np.ones(len(codes))
+        with threadpool_limits(limits=1 if len(codes) < 50_000 else None, user_api="openmp"):
+            proba = model.predict_proba(X)
+        col = np.searchsorted(model.classes_, codes)
+        col = np.clip(col, 0, len(model.classes_) - 1)
+        known = model.classes_[col] == codes
+        out = np.where(known, proba[np.arange(len(codes)), col], 0.0)
+        return np.asarray(out)
+
+    def components(self, X: np.ndarray, y: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(combined p, confident-learning p, kNN-disagreement p, label unseen in the reference) per row."""
+        keys = label_keys(y)
+        pos = np.clip(np.searchsorted(self.classes_, keys), 0, len(self.classes_) - 1)
+        known = self.classes_[pos] == keys
+        codes = np.where(known, pos, -1)
+        given = self._given_proba(self.model_, X, codes) if len(self.classes_) >= 2 else known.astype(float)
+        _, nb = self.nn_.kneighbors(X, n_neighbors=self.k_)
+        disagree = (self.nn_codes_[nb] != codes[:, None]).mean(axis=1)
+        p_conf = self.conf_calibrator_.transform(1.0 - given)
+        p_knn = self.knn_calibrator_.transform(disagree)
+        p = self.calibrator_.transform(_tail(p_conf) + _tail(p_knn))
+        p = np.where(known, p, 1.0)
+        return p, p_conf, p_knn, ~known
+
+    def score_samples(self, X: np.ndarray, y: pd.Series) -> np.ndarray:
+        return self.components(X, y)[0]
+
+    def finding(self, scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> BatchFinding:
+        assert scorer.label_column is not None
+        p, p_conf, p_knn, unseen = self.components(X, batch[scorer.label_column])
+        thr = scorer.threshold_
+        fires = p > thr
+        reasons: dict[int, list[str]] = {}
+        for i in np.flatnonzero(fires):
+            codes = []
+            if unseen[i]:
+                codes.append("label:unseen")
+            if p_conf[i] > thr or not codes and p_conf[i] >= p_knn[i]:
+                codes.append("label:inconsistent")
+            if p_knn[i] > thr or not codes:
+                codes.append("label:knn_disagreement")
+            reasons[int(i)] = codes
+        return BatchFinding("label", p, fires, "label:inconsistent", reasons, calibrated=True)

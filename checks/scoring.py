@@ -1,0 +1,243 @@
+"""Row suspicion scores: feature-space outliers, label consistency, duplicates, backdoor clusters, sources.
+
+``RowScorer`` fits on the trusted reference (or robustly on the batch when there is none), scores partitions
+with the per-row detectors (``score_partition``, pure and picklable for Dask) and then runs the batch-level
+detectors, combines everything into one score in [0, 1] and flags rows above a threshold set by a
+false-positive budget on held-out trusted rows (``finalize``). The output is the ``scores.parquet`` table of
+DESIGN.md: ``row, score, flagged, reasons, score_<detector>...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from checks._preprocess import TabularPreprocessor
+from checks.detectors._base import EmpiricalCalibrator, OutlierDetector
+from checks.detectors._batch import BatchFinding, run_batch_detectors
+from checks.detectors.ecod import FastECOD
+from checks.detectors.hbos import FastHBOS
+from checks.detectors.iforest import FastIForest
+from checks.detectors.knn import KNNDetector
+from checks.detectors.label import LabelModel
+from checks.errors import ChecksConfigError, ChecksDataError
+
+__all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS"]
+
+ROW_DETECTORS = ("iforest", "ecod", "hbos", "knn")
+BATCH_DETECTORS = ("label", "duplicate", "cluster", "source")
+_EPS = 1e-12
+
+
+def _make_detector(name: str, random_state: int) -> OutlierDetector:
+    if name == "iforest":
+        return FastIForest(random_state=random_state)
+    if name == "ecod":
+        return FastECOD(random_state=random_state)
+    if name == "hbos":
+        return FastHBOS(random_state=random_state)
+    if name == "knn":
+        return KNNDetector(random_state=random_state)
+    raise ChecksConfigError("scoring:unknown_detector", f"unknown detector {name!r}; known: {ROW_DETECTORS}")
+
+
+def _combine(p: np.ndarray) -> np.ndarray:
+    """Calibrated per-detector p (rows x detectors) -> one raw outlier evidence per row (mean -log tail)."""
+    return np.asarray(-np.log(np.clip(1.0 - p, _EPS, 1.0)).mean(axis=1))
+
+
+class RowScorer:
+    """Scores every row of a batch for suspicion against a trusted reference.
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> ref = pd.DataFrame({"a": rng.normal(size=400), "b": rng.normal(size=400)})
+    >>> batch = pd.DataFrame({"a": [0.1, 9.0], "b": [0.0, -9.0]})
+    >>> out = RowScorer().fit(ref).score(batch)
+    >>> out["flagged"].tolist()
+    [False, True]
+    """
+
+    def __init__(
+        self, *, label_column: str | None = None, source_column: str | None = None, fp_budget: float = 0.01,
+        random_state: int = 0, detectors: Sequence[str] = ROW_DETECTORS + BATCH_DETECTORS,
+        max_fit_rows: int = 50_000, self_fit_trim: float = 0.1, top_features: int = 2,
+    ) -> None:
+        self.label_column = label_column
+        self.source_column = source_column
+        self.fp_budget = fp_budget
+        self.random_state = random_state
+        self.detectors = tuple(detectors)
+        self.max_fit_rows = max_fit_rows
+        self.self_fit_trim = self_fit_trim
+        self.top_features = top_features
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, reference: pd.DataFrame | None, batch: pd.DataFrame | None = None) -> RowScorer:
+        """Fit preprocessing, detectors and calibration on the reference (or robustly on ``batch``)."""
+        if not 0.0 < self.fp_budget < 0.5:
+            raise ChecksConfigError("scoring:bad_fp_budget", f"fp_budget must be in (0, 0.5), got {self.fp_budget}")
+        unknown = [d for d in self.detectors if d not in ROW_DETECTORS + BATCH_DETECTORS]
+        if unknown:
+            raise ChecksConfigError("scoring:unknown_detector", f"unknown detector {unknown[0]!r}")
+        self.row_detectors_ = [d for d in self.detectors if d in ROW_DETECTORS]
+        has_ref = reference is not None and len(reference) > 0
+        if not has_ref and (batch is None or len(batch) == 0):
+            raise ChecksDataError("scoring:nothing_to_fit", "neither a reference nor a batch with rows was given")
+        base = reference if has_ref else batch
+        assert base is not None
+        for col in (self.label_column, self.source_column):
+            if col is not None and batch is not None and col not in batch.columns:
+                raise ChecksDataError("scoring:missing_column", f"the batch has no column {col!r}")
+        exclude = tuple(c for c in (self.label_column, self.source_column) if c is not None)
+        self.has_reference_ = bool(has_ref)
+        rng = np.random.default_rng(self.random_state)
+        if len(base) > self.max_fit_rows:
+            base = base.iloc[np.sort(rng.choice(len(base), self.max_fit_rows, replace=False))]
+        self.preprocessor_ = TabularPreprocessor(exclude=exclude).fit(base)
+        X = self.preprocessor_.transform(base)
+        if not has_ref and self.self_fit_trim > 0 and len(X) >= 20:
+            # robust self-fit: fit on the batch, drop its most outlying rows, refit on the rest
+            heldout = self._crossfit(X, rng)
+            combined = _combine(np.column_stack([heldout[d] for d in self.row_detectors_]))
+            keep = combined <= np.quantile(combined, 1.0 - self.self_fit_trim)
+            X = X[keep]
+            base = base.iloc[np.flatnonzero(keep)]
+        heldout = self._crossfit(X, rng)
+        self.models_ = {d: _make_detector(d, self.random_state).fit(X) for d in self.row_detectors_}
+        self.calibrators_ = {d: EmpiricalCalibrator().fit(heldout[d]) for d in self.row_detectors_}
+        families: dict[str, np.ndarray] = {}
+        if self.row_detectors_:
+            p = np.column_stack([self.calibrators_[d].transform(heldout[d]) for d in self.row_detectors_])
+            comb = _combine(p)
+            self.outlier_calibrator_ = EmpiricalCalibrator().fit(comb)
+            families["outlier"] = self.outlier_calibrator_.transform(comb)
+        self.label_model_: LabelModel | None = None
+        if self.label_column is not None and "label" in self.detectors and has_ref:
+            self.label_model_ = LabelModel(random_state=self.random_state).fit(X, base[self.label_column])
+            families["label"] = self.label_model_.heldout_p_
+        self.reference_X_ = X
+        self.reference_labels_ = None if self.label_column is None else base[self.label_column].reset_index(drop=True)
+        self.reference_frame_ = base.reset_index(drop=True)
+        if not families:
+            raise ChecksConfigError("scoring:no_detectors", "no detector is enabled that can score these rows")
+        self.final_calibrator_ = EmpiricalCalibrator().fit(np.max(np.column_stack(list(families.values())), axis=1))
+        self.threshold_ = 1.0 - self.fp_budget
+        return self
+
+    def _crossfit(self, X: np.ndarray, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Held-out raw scores of every row of X: two folds, each scored by detectors fitted on the other."""
+        order = rng.permutation(len(X))
+        folds = [order[: len(X) // 2], order[len(X) // 2 :]]
+        out = {d: np.empty(len(X)) for d in self.row_detectors_}
+        for k in (0, 1):
+            fit_idx, score_idx = folds[1 - k], folds[k]
+            if len(fit_idx) == 0 or len(score_idx) == 0:
+                continue
+            for d in self.row_detectors_:
+                out[d][score_idx] = _make_detector(d, self.random_state).fit(X[fit_idx]).score_samples(X[score_idx])
+        return out
+
+    # ---------------------------------------------------------------- score
+    def score_partition(self, part: pd.DataFrame) -> pd.DataFrame:
+        """Per-row detector scores (``score_<name>`` in [0, 1]) of one partition, same index as ``part``."""
+        X = self.preprocessor_.transform(part)
+        cols = {
+            f"score_{d}": self.calibrators_[d].transform(self.models_[d].score_samples(X))
+            for d in self.row_detectors_
+        }
+        return pd.DataFrame(cols, index=part.index)
+
+    def finalize(
+        self, batch: pd.DataFrame, partition_scores: pd.DataFrame, *,
+        row_reasons: Mapping[int, Sequence[str]] | None = None,
+    ) -> pd.DataFrame:
+        """Batch-level detectors, combination, threshold and reasons: the ``scores.parquet`` table."""
+        n = len(batch)
+        if len(partition_scores) != n:
+            raise ChecksDataError(
+                "scoring:partition_mismatch",
+                f"partition scores have {len(partition_scores)} rows but the batch has {n}",
+            )
+        thr = self.threshold_
+        out: dict[str, Any] = {"row": np.arange(n, dtype=np.int64)}
+        families: list[np.ndarray] = []
+        p_rows = None
+        if self.row_detectors_:
+            p_rows = np.column_stack(
+                [partition_scores[f"score_{d}"].to_numpy(dtype=np.float64) for d in self.row_detectors_]
+            )
+            outlier = self.outlier_calibrator_.transform(_combine(p_rows))
+            families.append(outlier)
+        findings: list[BatchFinding] = []
+        X = self.preprocessor_.transform(batch) if self._needs_matrix() else np.zeros((n, 0))
+        if self.label_model_ is not None:
+            label_f = self.label_model_.finding(self, batch, X)
+            findings.append(label_f)
+            families.append(label_f.score)
+        findings += run_batch_detectors(self, batch, X)
+        score = self.final_calibrator_.transform(np.max(np.column_stack(families), axis=1))
+        for f in findings:
+            if f.calibrated:
+                continue
+            fires = f.fires
+            score = np.where(fires, np.maximum(score, thr + (1.0 - thr) * (0.5 + 0.5 * f.score)), score)
+        flagged = score > thr
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        if p_rows is not None:
+            self._outlier_reasons(batch, p_rows, outlier, flagged, reasons)
+        for f in findings:
+            for i in np.flatnonzero(f.fires & flagged if f.calibrated else f.fires):
+                reasons[i].extend(f.reasons.get(int(i), [f.default_reason]))
+                flagged[i] = True
+        for key, codes in (row_reasons or {}).items():
+            if 0 <= int(key) < n and codes:
+                reasons[int(key)].extend(str(c) for c in codes)
+                flagged[int(key)] = True
+        for i in np.flatnonzero(flagged):
+            if not reasons[i]:
+                reasons[i].append("score:combined")
+            reasons[i] = list(dict.fromkeys(reasons[i]))
+        out["score"] = np.clip(score, 0.0, 1.0).astype(np.float64)
+        out["flagged"] = flagged
+        out["reasons"] = reasons
+        for d in self.row_detectors_:
+            out[f"score_{d}"] = partition_scores[f"score_{d}"].to_numpy(dtype=np.float64)
+        for f in findings:
+            out[f"score_{f.name}"] = np.clip(f.score, 0.0, 1.0)
+        return pd.DataFrame(out)
+
+    def _needs_matrix(self) -> bool:
+        return self.label_model_ is not None or any(d in self.detectors for d in ("duplicate", "cluster"))
+
+    def score(self, batch: pd.DataFrame, *, row_reasons: Mapping[int, Sequence[str]] | None = None) -> pd.DataFrame:
+        """``finalize(batch, score_partition(batch), row_reasons=...)``."""
+        return self.finalize(batch, self.score_partition(batch), row_reasons=row_reasons)
+
+    def _outlier_reasons(
+        self, batch: pd.DataFrame, p_rows: np.ndarray, outlier: np.ndarray, flagged: np.ndarray,
+        reasons: list[list[str]],
+    ) -> None:
+        idx = np.flatnonzero(flagged & (outlier > self.threshold_))
+        if idx.size == 0:
+            return
+        thr = self.threshold_
+        names = self.row_detectors_
+        ecod = self.models_.get("ecod")
+        feat_scores = None
+        if isinstance(ecod, FastECOD):
+            feat_scores = ecod.feature_scores(self.preprocessor_.transform(batch.iloc[idx]))
+        feature_cols = self.preprocessor_.feature_names_
+        for k, i in enumerate(idx):
+            hits = [names[j] for j in range(len(names)) if p_rows[i, j] > thr] or [names[int(np.argmax(p_rows[i]))]]
+            codes = [f"outlier:{h}" for h in hits]
+            if feat_scores is not None:
+                top = np.argsort(-feat_scores[k])[: self.top_features]
+                for j in top:
+                    if feat_scores[k, j] > 0:
+                        col = feature_cols[j].split(":missing")[0]
+                        codes.append(f"outlier:ecod:feature={col}")
+            reasons[i].extend(codes)
