@@ -5,7 +5,7 @@ One command, results in benchmarks/results/contract.json:
     nice -n 10 .venv/bin/python benchmarks/bench_contract.py            # full: 1M x 50, columns 100..1000
     .venv/bin/python benchmarks/bench_contract.py --rows 100000 --quick  # smaller, for a smoke run
 
-Each measurement runs in its own subprocess so its peak RSS (``ru_maxrss``) is its own; ``rss_before_mb`` is
+Each measurement runs in its own subprocess so its peak RSS (``VmHWM``) is its own; ``rss_before_mb`` is
 the RSS once the batch is in memory, so ``peak - before`` is what validation itself added. ``stream`` reads the
 batch from Parquet in 100k-row record batches through ``validate_chunks`` and never holds the whole batch.
 """
@@ -64,6 +64,11 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
+    """VmHWM: this process's peak RSS (ru_maxrss would include the parent's RSS at fork, kept across exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
