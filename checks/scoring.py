@@ -23,6 +23,7 @@ from checks.detectors.hbos import FastHBOS
 from checks.detectors.iforest import FastIForest
 from checks.detectors.knn import KNNDetector
 from checks.detectors.label import LabelModel
+from checks.detectors.sources import source_finding
 from checks.errors import ChecksConfigError, ChecksDataError
 
 __all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS"]
@@ -174,17 +175,20 @@ class RowScorer:
             families.append(outlier)
         findings: list[BatchFinding] = []
         X = self.preprocessor_.transform(batch) if self._needs_matrix() else np.zeros((n, 0))
+        label_p = None
         if self.label_model_ is not None:
             label_f = self.label_model_.finding(self, batch, X)
             findings.append(label_f)
             families.append(label_f.score)
-        findings += run_batch_detectors(self, batch, X)
+            label_p = label_f.score
+        findings += run_batch_detectors(self, batch, X, label_p)
         score = self.final_calibrator_.transform(np.max(np.column_stack(families), axis=1))
-        for f in findings:
-            if f.calibrated:
-                continue
-            fires = f.fires
-            score = np.where(fires, np.maximum(score, thr + (1.0 - thr) * (0.5 + 0.5 * f.score)), score)
+        score = self._raise_fired(score, findings)
+        source_table = None
+        if self.source_column is not None and "source" in self.detectors:
+            src, source_table = source_finding(self, batch, score, score > thr, label_p)
+            findings.append(src)
+            score = self._raise_fired(score, [src])
         flagged = score > thr
         reasons: list[list[str]] = [[] for _ in range(n)]
         if p_rows is not None:
@@ -208,10 +212,23 @@ class RowScorer:
             out[f"score_{d}"] = partition_scores[f"score_{d}"].to_numpy(dtype=np.float64)
         for f in findings:
             out[f"score_{f.name}"] = np.clip(f.score, 0.0, 1.0)
-        return pd.DataFrame(out)
+        table = pd.DataFrame(out)
+        if source_table is not None:
+            table.attrs["sources"] = source_table.to_dict(orient="records")
+        return table
+
+    def _raise_fired(self, score: np.ndarray, findings: Sequence[BatchFinding]) -> np.ndarray:
+        """Rule-based detectors that fire lift a row's score above the threshold (by their strength)."""
+        thr = self.threshold_
+        for f in findings:
+            if not f.calibrated:
+                lifted = thr + (1.0 - thr) * (0.5 + 0.5 * np.clip(f.score, 0.0, 1.0))
+                score = np.where(f.fires, np.maximum(score, lifted), score)
+        return score
 
     def _needs_matrix(self) -> bool:
         return self.label_model_ is not None or any(d in self.detectors for d in ("duplicate", "cluster"))
+
 
     def score(self, batch: pd.DataFrame, *, row_reasons: Mapping[int, Sequence[str]] | None = None) -> pd.DataFrame:
         """``finalize(batch, score_partition(batch), row_reasons=...)``."""

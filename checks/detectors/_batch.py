@@ -44,11 +44,16 @@ def label_keys(labels: pd.Series) -> np.ndarray:
     return out
 
 
-def run_batch_detectors(scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> list[BatchFinding]:
+def run_batch_detectors(
+    scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray, label_p: np.ndarray | None
+) -> list[BatchFinding]:
     """Runs the enabled, applicable batch-level detectors other than the label model and sources."""
+    from checks.detectors.clusters import backdoor_finding
     from checks.detectors.duplicates import duplicate_finding
 
     findings: list[BatchFinding] = []
     if "duplicate" in scorer.detectors:
-        findings.append(duplicate_finding(scorer, batch, X))
+        findings.append(duplicate_finding(scorer, batch, X, label_p))
+    if "cluster" in scorer.detectors and scorer.label_column is not None and scorer.has_reference_:
+        findings.append(backdoor_finding(scorer, batch, X, label_p))
     return findings

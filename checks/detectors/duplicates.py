@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["duplicate_finding", "group_ids"]
 
 STEP = 0.05  # near-duplicate cell width in robust units (IQR / 1.349)
+COARSE = 0.25  # coarser cells, for floods only (jittered copies spread over several near cells)
 FLOOD_P = 1e-6  # Poisson tail probability below which a group's batch count is a flood
 FLOOD_MIN = 4  # a flood has at least this many copies in the batch
 
@@ -42,7 +43,9 @@ def _counts(ids: np.ndarray, among: np.ndarray) -> np.ndarray:
     return np.where(uniq[pos] == ids, cnt[pos], 0)
 
 
-def duplicate_finding(scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> BatchFinding:
+def duplicate_finding(
+    scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray, label_p: np.ndarray | None = None
+) -> BatchFinding:
     n = len(batch)
     ref_X = scorer.reference_X_
     n_ref = max(len(ref_X), 1)
@@ -58,7 +61,7 @@ def duplicate_finding(scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> 
         for i in rows:
             reasons.setdefault(int(i), []).append(code)
 
-    for kind, step, offsets in (("exact", None, (0.0,)), ("near", STEP, (0.0, 0.5))):
+    for kind, step, offsets in (("exact", None, (0.0,)), ("near", STEP, (0.0, 0.5)), ("coarse", COARSE, (0.0,))):
         for off in offsets:
             ids = group_ids(X, step, off)
             ref_ids = group_ids(ref_X, step, off) if scorer.has_reference_ else np.zeros(0, dtype=np.uint64)
@@ -75,11 +78,18 @@ def duplicate_finding(scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> 
             expected = (in_ref + 0.5) * n / n_ref if scorer.has_reference_ else np.full(n, 1.0)
             tail = poisson.sf(in_batch - 1, expected)
             flood = (in_batch >= FLOOD_MIN) & (tail < FLOOD_P)
+            if flood.any() and labels is not None:
+                # inside a flood group only the copies carrying the group's dominant label are the flood
+                fl = pd.DataFrame({"id": ids[flood], "label": labels[flood]}).astype({"label": object})
+                top = fl.groupby(["id", "label"]).size().reset_index().sort_values(0, ascending=False)
+                dominant = top.drop_duplicates("id").set_index("id")["label"]
+                flood[np.flatnonzero(flood)] = (fl["label"].to_numpy() == fl["id"].map(dominant).to_numpy())
             if flood.any():
                 add(np.flatnonzero(flood), "duplicate:flood", np.clip(-np.log10(tail[flood] + 1e-300) / 30, 0, 1))
-            if labels is None:
+            if labels is None or kind == "coarse":
                 continue
-            conflict = _conflicts(ids[dup], labels[dup], ref_ids, ref_labels)
+            doubt = None if label_p is None else label_p[dup]
+            conflict = _conflicts(ids[dup], labels[dup], ref_ids, ref_labels, doubt)
             if conflict.any():
                 add(np.flatnonzero(dup)[conflict], "duplicate:conflicting_label", 0.8)
     for key in list(reasons):
@@ -89,16 +99,27 @@ def duplicate_finding(scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> 
     return BatchFinding("duplicate", score, fires, "duplicate:conflicting_label", reasons)
 
 
-def _conflicts(ids: np.ndarray, labels: np.ndarray, ref_ids: np.ndarray, ref_labels: np.ndarray | None) -> np.ndarray:
-    """Rows whose label disagrees with their group's reference majority (else the group's batch majority)."""
+def _conflicts(
+    ids: np.ndarray, labels: np.ndarray, ref_ids: np.ndarray, ref_labels: np.ndarray | None,
+    doubt: np.ndarray | None = None,
+) -> np.ndarray:
+    """Rows whose label disagrees with their group's reference majority, else with the label the trusted label
+    model doubts least in the group (``doubt``), else with the group's strict batch majority."""
     frame = pd.DataFrame({"id": ids, "label": labels})
+    frame = frame.astype({"label": object})
     if ref_labels is not None and len(ref_ids):
         ref = pd.DataFrame({"id": ref_ids, "label": ref_labels})
         ref = ref[ref["id"].isin(set(ids.tolist()))]
     else:
         ref = pd.DataFrame({"id": np.zeros(0, dtype=np.uint64), "label": np.zeros(0, dtype=object)})
     ref_major = ref.groupby("id")["label"].agg(lambda s: s.value_counts().index[0]) if len(ref) else pd.Series()
-    batch_counts = frame.groupby(["id", "label"]).size().rename("n").reset_index()
+    if doubt is not None:
+        frame["doubt"] = doubt
+        mean_doubt = frame.groupby(["id", "label"])["doubt"].mean().rename("n").reset_index()
+        mean_doubt["n"] = -mean_doubt["n"]  # the least doubted label ranks first
+        batch_counts = mean_doubt
+    else:
+        batch_counts = frame.groupby(["id", "label"]).size().rename("n").reset_index()
     top = batch_counts.sort_values(["id", "n"], ascending=[True, False])
     # a batch majority counts only when it is strict (no tie with another label)
     first = top.groupby("id").head(1).set_index("id")
