@@ -30,7 +30,8 @@ def main(out: Path | None = None) -> int:
     out = out or ROOT / "demo-out"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    os.environ.setdefault("PREFECT_HOME", str(ROOT / ".trainguard" / "prefect"))
+    prefect_home = Path(os.environ.setdefault("PREFECT_HOME", str(ROOT / ".trainguard" / "prefect")))
+    prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level; a fresh clone has none
     ledger = f"sqlite:///{out / 'ledger.db'}"
     os.environ["TRAINGUARD_LEDGER"] = ledger
     from pipelines.cli.ingest_cmd import quiet_prefect
