@@ -32,6 +32,8 @@ def main(out: Path | None = None) -> int:
     out.mkdir(parents=True)
     prefect_home = Path(os.environ.setdefault("PREFECT_HOME", str(ROOT / ".trainguard" / "prefect")))
     prefect_home.mkdir(parents=True, exist_ok=True)  # Prefect creates only the last level; a fresh clone has none
+    # First start of the embedded Prefect server migrates its database: slower than 20 s on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     ledger = f"sqlite:///{out / 'ledger.db'}"
     os.environ["TRAINGUARD_LEDGER"] = ledger
     from pipelines.cli.ingest_cmd import quiet_prefect
