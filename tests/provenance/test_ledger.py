@@ -127,11 +127,15 @@ def _endless(url: str, key: str) -> None:
 def test_sigkill_during_append_leaves_a_valid_ledger(ledger: Ledger, ledger_url: str, key_path: Path) -> None:
     ledger.append(statement(0))
     ctx = mp.get_context("fork")
-    for delay in (0.31, 0.47, 0.73):
+    for delay in (0.0, 0.0031, 0.0173):
+        before = ledger.size()
         p = ctx.Process(target=_endless, args=(ledger_url, str(key_path)))
         p.start()
+        deadline = time.monotonic() + 30
+        while ledger.size() < before + 3 and time.monotonic() < deadline:  # the writer is in its append loop
+            time.sleep(0.005)
         time.sleep(delay)
-        assert p.pid is not None
+        assert p.pid is not None and ledger.size() >= before + 3
         os.kill(p.pid, signal.SIGKILL)
         p.join(10)
         report = ledger.verify()
