@@ -93,7 +93,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     keys = _add(sub, "keys", "Generate or show Ed25519 keys (public keys print as base64 of the raw 32 bytes).",
                 "trainguard keys generate --out approver.key")
-    ksub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)
+    _common(keys)
+    keys.set_defaults(func=_keys_show, key=None)  # plain `trainguard keys` shows the ledger's keys
+    ksub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
     p = _add(ksub, "generate", "Write a new private key (mode 0600) and print its public key.",
              "trainguard keys generate --out approver.key")
     p.add_argument("--out", metavar="PATH", help="where to write the key (default: the ledger signing key path)")

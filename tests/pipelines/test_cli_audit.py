@@ -183,8 +183,9 @@ def test_prove_output_verifies_with_an_independent_verifier(env: Path, capsys: p
         extra = env / f"x{i}.csv"
         extra.write_text(str(i))
         _append(extra, "approved")
-    code, out, _ = run(capsys, "keys", "show")
+    code, out, _ = run(capsys, "keys")
     public_key_b64 = out.split()[0]
+    assert run(capsys, "keys", "show")[1] == out
     digest = "sha256:" + hashlib.sha256(good.read_bytes()).hexdigest()
     code, proof = jrun(capsys, "ledger", "prove", digest)
     assert code == 0
