@@ -13,7 +13,12 @@ Example::
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +95,29 @@ def _default_source(uri: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in stem).lstrip(".") or "default"
 
 
+@contextmanager
+def _stage(ctx: dict[str, Any], name: str) -> Iterator[None]:
+    """Time a stage (``result["timings"]``) and print a progress line on stderr when asked."""
+    t0 = time.time()
+    yield
+    t1 = time.time()
+    ctx.setdefault("timings", []).append({"stage": name, "start": t0, "end": t1})
+    if os.environ.get("TRAINGUARD_PROGRESS") == "1":
+        sys.stderr.write(f"trainguard: {name:<9s} {t1 - t0:7.2f} s\n")
+        sys.stderr.flush()
+
+
 def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | None) -> dict[str, Any]:
     config: Config = ctx["config"]
     logger = get_run_logger()
     base = Path(config.path).parent if config.path else Path.cwd()
-    staged = tasks.stage_input(ctx["uri"], str(work), config.allowed_roots, str(base))
+    with _stage(ctx, "digest"):
+        staged = tasks.stage_input(ctx["uri"], str(work), config.allowed_roots, str(base))
     ctx["digest"] = staged["digest"]
     block = config.chunk_mb << 20
-    batch = tasks.read_batch(staged["path"], ctx["uri"], str(work / "batch.parquet"), config.partition_rows, block)
+    with _stage(ctx, "read"):
+        batch = tasks.read_batch(staged["path"], ctx["uri"], str(work / "batch.parquet"), config.partition_rows,
+                                 block)
     ctx["format"], ctx["rows"], ctx["columns"] = batch["format"], batch["rows"], batch["columns"]
     for what, col in (("label", ctx["label_column"]), ("source", ctx["source_column"])):
         if col and col not in batch["columns"]:
@@ -105,46 +125,57 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
                 f"data:unknown_{what}_column",
                 f"{ctx['uri']} has no {what} column {col!r} (columns: {', '.join(batch['columns'][:30])})",
             )
-    ref = resolve_reference(ctx, state, reference, work)
-    ref_path = None
-    if ref is not None:
-        ref_path = tasks.read_batch(ref["path"], ref["uri"], str(work / "reference.parquet"),
-                                    config.partition_rows, block)["path"]
+    with _stage(ctx, "reference"):
+        ref = resolve_reference(ctx, state, reference, work)
+        ref_path = None
+        if ref is not None:
+            ref_path = tasks.read_batch(ref["path"], ref["uri"], str(work / "reference.parquet"),
+                                        config.partition_rows, block)["path"]
     ctx["reference"] = ref
     logger.info("read %s rows from %s (%s)", batch["rows"], ctx["uri"], staged["digest"])
 
-    contract = tasks.check_contract(batch["path"], state.load_contract_text(), ref_path, ctx["label_column"],
-                                    str(work))
+    with _stage(ctx, "contract"):
+        contract = tasks.check_contract(batch["path"], state.load_contract_text(), ref_path, ctx["label_column"],
+                                        str(work))
     drift_path = None
     if ref is not None and ref_path is not None:
-        drift_path = tasks.check_drift(batch["path"], ref_path, ref["digest"],
-                                       str(state.profile_path(ref["digest"])), str(work))
+        with _stage(ctx, "drift"):
+            drift_path = tasks.check_drift(batch["path"], ref_path, ref["digest"],
+                                           str(state.profile_path(ref["digest"])), str(work))
     params = {"label_column": ctx["label_column"], "source_column": ctx["source_column"],
               "fp_budget": config.fp_budget, "random_state": config.random_state}
-    scorer = tasks.fit_scorer(batch["path"], ref_path, params, str(work))
-    futures = [tasks.score_partition.submit(scorer, batch["path"], g, str(work))
-               for g in range(tasks.partition_count(batch["path"]))]
-    parts = [f.result() for f in futures]
-    scores_path = tasks.finalize_scores(scorer, batch["path"], parts, contract["row_reasons"], str(work))
+    with _stage(ctx, "fit"):
+        scorer = tasks.fit_scorer(batch["path"], ref_path, params, str(work))
+    with _stage(ctx, "score"):
+        futures = [tasks.score_partition.submit(scorer, batch["path"], g, str(work))
+                   for g in range(tasks.partition_count(batch["path"]))]
+        parts = [f.result() for f in futures]
+    with _stage(ctx, "finalize"):
+        scores_path = tasks.finalize_scores(scorer, batch["path"], parts, contract["row_reasons"], str(work))
 
     import pandas as pd
 
-    scores = pd.read_parquet(scores_path)
-    failures = pd.read_parquet(contract["failures"])
-    drift = pd.read_parquet(drift_path) if drift_path else None
-    decision = decide(scores, config.policy, failures=failures, drift=drift)
+    with _stage(ctx, "decide"):
+        scores = pd.read_parquet(scores_path)
+        failures = pd.read_parquet(contract["failures"])
+        drift = pd.read_parquet(drift_path) if drift_path else None
+        decision = decide(scores, config.policy, failures=failures, drift=drift)
     staging: Path = ctx["staging"]
-    outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
-                          quarantined=decision.quarantined, approved=decision.approved)
-    summary = run_summary(ctx, decision, scores, failures, drift, contract, scorer)
-    contract_text = Path(contract["toml"]).read_text(encoding="utf-8")
-    entries = record_attempt(ctx, summary, staging)
-    placed = outputs.publish(staging, ctx["out"])
-    if decision.approved:
-        if contract["origin"] != "state":
-            state.save_contract_text(contract_text)
-        state.keep_approved(placed["clean.parquet"], summary["outputs"]["clean.parquet"])
-    result = dict(summary, ledger=entries, out_dir=str(ctx["out"]), exit_code=0 if decision.approved else 1)
+    with _stage(ctx, "write"):
+        outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
+                              quarantined=decision.quarantined, approved=decision.approved)
+        summary = run_summary(ctx, decision, scores, failures, drift, contract, scorer)
+        contract_text = Path(contract["toml"]).read_text(encoding="utf-8")
+    with _stage(ctx, "ledger"):
+        entries = record_attempt(ctx, summary, staging)
+    with _stage(ctx, "publish"):
+        placed = outputs.publish(staging, ctx["out"])
+        if decision.approved:
+            if contract["origin"] != "state":
+                state.save_contract_text(contract_text)
+            state.keep_approved(placed["clean.parquet"], summary["outputs"]["clean.parquet"])
+    result = dict(summary, ledger=entries, out_dir=str(ctx["out"]), exit_code=0 if decision.approved else 1,
+                  timings=ctx.get("timings", []))
     artifacts(result)
     logger.info("verdict %s: %s", summary["verdict"], "; ".join(summary["reasons"]) or "no findings")
     return result

@@ -16,8 +16,11 @@ stdout = Console(highlight=False, soft_wrap=True)
 
 def print_error(message: str, *, code: str | None = None) -> None:
     """One clear line on stderr, never a traceback."""
+    from rich.markup import escape
+
     suffix = f" [{code}]" if code else ""
-    stderr.print(f"[bold red]trainguard: error:[/] {message}{suffix}", markup=True, soft_wrap=True)
+    # escaped: a message or code in brackets must print as text, not be swallowed as rich markup
+    stderr.print(f"[bold red]trainguard: error:[/] {escape(message + suffix)}", markup=True, soft_wrap=True)
 
 
 def log(message: str) -> None:

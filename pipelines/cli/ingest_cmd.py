@@ -76,6 +76,7 @@ def _ingest(args: argparse.Namespace) -> int:
     from pipelines.config import load_config
     from pipelines.flows import ingest
 
+    os.environ.setdefault("TRAINGUARD_PROGRESS", "1")
     load_config(args.config)  # fail fast on a bad config, before Prefect starts
     _console.log(f"trainguard: ingesting {args.path} ...")
     result = ingest(args.path, source=args.source, reference=args.reference, label_column=args.label_column,

@@ -1,7 +1,7 @@
 """Fixtures of the pipelines tests: one Prefect test harness per session, with its own PREFECT_HOME.
 
 Prefect reads PREFECT_HOME when it is first imported, so it is set here, at collection, before any test module
-imports Prefect. Prefect's own logs stay at WARNING and go to stderr (pytest captures them).
+imports Prefect. Prefect's own logs are kept at CRITICAL, as the CLI does, so stderr shows what a user would see.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 
 _HOME = tempfile.mkdtemp(prefix="tg-prefect-home-")
 os.environ.setdefault("PREFECT_HOME", _HOME)
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ["PREFECT_LOGGING_LEVEL"] = "CRITICAL"  # task failures of bad inputs are expected here
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_UI_ENABLED", "false")
 os.environ.pop("PREFECT_API_URL", None)

@@ -1,0 +1,266 @@
+"""Ingest speed and memory: 1M rows x 20 columns (Parquet) against a 200k-row reference.
+
+Writes benchmarks/results/ingest.json (``--quick``: ingest_quick.json) with, each in a fresh process:
+
+- ``pyarrow``: reading the file with pyarrow alone (``pq.read_table(...).to_pandas()``), the floor;
+- ``trainguard``: the ingest flow in-process (``pipelines.flows.ingest``, local runner), wall time and peak RSS
+  per stage (RSS sampled every 10 ms), after a warm-up flow run so the Prefect API is already up;
+- ``trainguard_cli``: ``trainguard ingest ... --json`` as a user runs it, cold (Prefect's temporary server start
+  included), wall time and peak RSS of the process tree;
+- ``plain``: a plain script doing the same work directly: a Great Expectations 1.x suite (not-null, range and
+  value-set expectations per column, inferred from the reference) validated on the batch, PyOD IForest and ECOD
+  fitted on the reference and scoring every row, a threshold at the reference's 99th percentile, and
+  clean.parquet written.
+
+Run:  nice -n 10 .venv/bin/python -m benchmarks.bench_ingest            (about 5-10 minutes on 2 cores)
+      .venv/bin/python -m benchmarks.bench_ingest --quick               (100k x 20 against 20k, a smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "_work"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def make_data(rows: int, ref_rows: int, seed: int = 0) -> tuple[Path, Path]:
+    """Seeded synthetic tables: 15 float, 3 small-int categorical, 1 string categorical, 1 label column."""
+    import pandas as pd
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    batch, ref = WORK / f"batch_{rows}.parquet", WORK / f"reference_{ref_rows}.parquet"
+    for path, n, s in ((batch, rows, seed), (ref, ref_rows, seed + 1)):
+        if path.exists():
+            continue
+        rng = np.random.default_rng(s)
+        cols: dict[str, Any] = {f"x{i}": rng.normal(i, 1 + i / 10, n) for i in range(15)}
+        cols.update({f"c{i}": rng.integers(0, 5 + i, n) for i in range(3)})
+        cols["city"] = rng.choice(np.array(["berlin", "paris", "rome", "madrid", "oslo", "riga"]), n)
+        cols["label"] = (cols["x0"] + rng.normal(0, 1, n) > 0).astype("int64")
+        df = pd.DataFrame(cols)
+        if path is batch:  # 0.5 % outliers, like a poisoned batch
+            idx = rng.choice(n, size=n // 200, replace=False)
+            df.loc[idx, "x3"] += 12
+        df.to_parquet(path, index=False, row_group_size=100_000)
+    return batch, ref
+
+
+class _Sampler:
+    """Peak RSS (bytes) of a process tree, sampled every ``interval`` seconds in a thread."""
+
+    def __init__(self, pid: int | None = None, interval: float = 0.01) -> None:
+        import psutil
+
+        self.proc = psutil.Process(pid or os.getpid())
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        total = 0
+        try:
+            total = self.proc.memory_info().rss
+            for child in self.proc.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except Exception:  # noqa: BLE001 - child exited
+                    pass
+        except Exception:  # noqa: BLE001 - process exited
+            pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._rss()))
+            time.sleep(self.interval)
+
+    def __enter__(self) -> _Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
+        inside = [r for t, r in self.samples if start <= t <= end]
+        return max(inside) if inside else 0
+
+
+def _mb(n: float) -> float:
+    return round(n / 2**20, 1)
+
+
+def run_pyarrow(batch: Path) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    base = _Sampler()._rss()
+    with _Sampler() as s:
+        t0 = time.time()
+        table = pq.read_table(batch)
+        df = table.to_pandas()
+        wall = time.time() - t0
+    return {"wall_s": round(wall, 2), "peak_rss_mb": _mb(s.peak()), "peak_over_baseline_mb": _mb(s.peak() - base),
+            "arrow_table_mb": _mb(table.nbytes), "pandas_mb": _mb(df.memory_usage(deep=True).sum()),
+            "rows": table.num_rows, "columns": table.num_columns}
+
+
+def run_trainguard(batch: Path, ref: Path) -> dict[str, Any]:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    from pipelines.flows import ingest
+
+    tmp = Path(tempfile.mkdtemp(prefix="tg-bench-"))
+    # warm-up: starts Prefect's temporary API and imports everything, so the timed run is the flow itself
+    ingest(str(ROOT / "data_samples" / "credit" / "batch_clean.parquet"), source="warmup", label_column="class",
+           ledger_url=f"sqlite:///{tmp / 'warm.db'}", out_dir=str(tmp / "warm"))
+    base = _Sampler()._rss()
+    with _Sampler() as s:
+        t0 = time.time()
+        result = ingest(str(batch), source="bench", label_column="label", reference=str(ref),
+                        ledger_url=f"sqlite:///{tmp / 'ledger.db'}", out_dir=str(tmp / "out"))
+        t1 = time.time()
+    stages = [{"stage": st["stage"], "wall_s": round(st["end"] - st["start"], 2),
+               "peak_rss_mb": _mb(s.peak(st["start"], st["end"])),
+               "peak_over_baseline_mb": _mb(s.peak(st["start"], st["end"]) - base)} for st in result["timings"]]
+    accounted = sum(st["end"] - st["start"] for st in result["timings"])
+    return {"wall_s": round(t1 - t0, 2), "stages": stages, "prefect_overhead_s": round(t1 - t0 - accounted, 2),
+            "baseline_rss_mb": _mb(base), "peak_rss_mb": _mb(s.peak()), "peak_over_baseline_mb": _mb(s.peak() - base),
+            "verdict": result["verdict"], "flagged": result["counts"]["flagged"],
+            "quarantined": result["counts"]["quarantined"]}
+
+
+def run_cli(batch: Path, ref: Path) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="tg-bench-cli-"))
+    env = dict(os.environ, PREFECT_HOME=str(tmp / "prefect"))
+    env.pop("PREFECT_API_URL", None)
+    cmd = [str(Path(sys.executable).parent / "trainguard"), "ingest", str(batch), "--source", "bench",
+           "--label-column", "label", "--reference", str(ref), "--ledger", f"sqlite:///{tmp / 'ledger.db'}",
+           "--out", str(tmp / "out"), "--json"]
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with _Sampler(proc.pid, interval=0.05) as s:
+        out, err = proc.communicate()
+    wall = time.time() - t0
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"trainguard ingest failed ({proc.returncode}): {err[-2000:]}")
+    doc = json.loads(out)
+    return {"wall_s": round(wall, 2), "peak_rss_mb_process_tree": _mb(s.peak()), "verdict": doc["verdict"],
+            "exit_code": proc.returncode, "command": " ".join(cmd[:1] + ["ingest", "BATCH", "..."])}
+
+
+def run_plain(batch: Path, ref: Path) -> dict[str, Any]:
+    """The same work done directly with pandas, Great Expectations and PyOD, no trainguard."""
+    import great_expectations as gx
+    import pandas as pd
+    from pyod.models.ecod import ECOD
+    from pyod.models.iforest import IForest
+
+    base = _Sampler()._rss()
+    with _Sampler() as s:
+        t0 = time.time()
+        reference = pd.read_parquet(ref)
+        df = pd.read_parquet(batch)
+        ctx = gx.get_context(mode="ephemeral")
+        suite = ctx.suites.add(gx.ExpectationSuite(name="plain"))
+        for col in reference.columns:
+            suite.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column=col))
+            if reference[col].dtype.kind in "f":
+                suite.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(
+                    column=col, min_value=float(reference[col].min()), max_value=float(reference[col].max())))
+            else:
+                suite.add_expectation(gx.expectations.ExpectColumnValuesToBeInSet(
+                    column=col, value_set=sorted(reference[col].unique().tolist())))
+        source = ctx.data_sources.add_pandas("plain")
+        asset = source.add_dataframe_asset("batch")
+        bd = asset.add_batch_definition_whole_dataframe("all")
+        validation = bd.get_batch(batch_parameters={"dataframe": df}).validate(
+            suite, result_format={"result_format": "COMPLETE"})
+        bad_rows: set[int] = set()
+        for res in validation.results:
+            bad_rows.update(int(i) for i in (res.result.get("unexpected_index_list") or []))
+        t_gx = time.time()
+        num = [c for c in reference.columns if c not in ("city", "label")]
+        X_ref = reference[num].to_numpy(dtype=float)
+        X = df[num].to_numpy(dtype=float)
+        flagged = np.zeros(len(df), dtype=bool)
+        for det in (IForest(n_estimators=100, random_state=0), ECOD()):
+            det.fit(X_ref)
+            cut = np.quantile(det.decision_scores_, 0.99)
+            flagged |= det.decision_function(X) > cut
+        flagged[list(bad_rows)] = True
+        t_pyod = time.time()
+        df[~flagged].to_parquet(Path(tempfile.mkdtemp()) / "clean.parquet", index=False)
+        wall = time.time() - t0
+    return {"wall_s": round(wall, 2), "gx_s": round(t_gx - t0, 2), "pyod_s": round(t_pyod - t_gx, 2),
+            "peak_rss_mb": _mb(s.peak()), "peak_over_baseline_mb": _mb(s.peak() - base),
+            "flagged": int(flagged.sum())}
+
+
+def _child(mode: str, rows: int, ref_rows: int) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter so peaks do not mix."""
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_ingest", "--child", mode, "--rows", str(rows),
+                           "--ref-rows", str(ref_rows)], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-3000:]}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="100k x 20 against 20k")
+    ap.add_argument("--rows", type=int, default=None)
+    ap.add_argument("--ref-rows", type=int, default=None)
+    ap.add_argument("--child", choices=("pyarrow", "trainguard", "cli", "plain"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    rows = args.rows or (100_000 if args.quick else 1_000_000)
+    ref_rows = args.ref_rows or (20_000 if args.quick else 200_000)
+    batch, ref = make_data(rows, ref_rows)
+    if args.child:
+        fn = {"pyarrow": run_pyarrow, "trainguard": run_trainguard, "cli": run_cli, "plain": run_plain}[args.child]
+        doc = fn(batch) if args.child == "pyarrow" else fn(batch, ref)  # type: ignore[operator]
+        sys.stdout.write(json.dumps(doc) + "\n")
+        return
+    load_before = os.getloadavg()
+    results: dict[str, Any] = {"rows": rows, "reference_rows": ref_rows, "columns": 20,
+                               "file_mb": _mb(batch.stat().st_size), "cpus": os.cpu_count(),
+                               "loadavg_before": [round(x, 2) for x in load_before],
+                               "command": "nice -n 10 .venv/bin/python -m benchmarks.bench_ingest"
+                                          + (" --quick" if args.quick else "")}
+    for mode in ("pyarrow", "trainguard", "cli", "plain"):
+        sys.stderr.write(f"bench_ingest: {mode} ...\n")
+        results[mode] = _child(mode, rows, ref_rows)
+    results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+    tg, plain, pa_ = results["trainguard"], results["plain"], results["pyarrow"]
+    if "error" not in tg and "error" not in plain and "error" not in pa_:
+        table_mb = pa_["pandas_mb"]
+        results["goals"] = {
+            "end_to_end_le_30s": {"value_s": tg["wall_s"], "cli_cold_s": results["cli"].get("wall_s"),
+                                  "met": tg["wall_s"] <= 30},
+            "speedup_vs_plain_ge_3x": {"value": round(plain["wall_s"] / tg["wall_s"], 2),
+                                       "met": plain["wall_s"] / tg["wall_s"] >= 3},
+            "peak_le_3x_table": {"table_mb": table_mb, "peak_over_baseline_mb": tg["peak_over_baseline_mb"],
+                                 "ratio": round(tg["peak_over_baseline_mb"] / table_mb, 2),
+                                 "met": tg["peak_over_baseline_mb"] <= 3 * table_mb},
+        }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / ("ingest_quick.json" if args.quick else "ingest.json")
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    sys.stdout.write(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
