@@ -59,7 +59,7 @@ def main(out: Path | None = None) -> int:
         return 1
 
     _say("\n== 3. what was quarantined, against the ground truth")
-    truth = pd.read_csv(SAMPLES / "batch_poisoned.truth.csv")
+    truth = pd.read_csv(SAMPLES / "batch_poisoned.truth.csv", keep_default_na=False)
     scores = pd.read_parquet(out / "batch" / "scores.parquet")
     quarantined = set(pd.read_parquet(out / "batch" / "quarantine.parquet")["row"].astype(int))
     truth["quarantined"] = truth["row"].isin(quarantined)

@@ -35,3 +35,8 @@ def test_dask_scores_equal_local(cluster: str, data_samples: Path, tmp_path: Pat
     pd.testing.assert_frame_equal(a, b)
     assert local["outputs"] == dask["outputs"]
     assert local["verdict"] == dask["verdict"]
+    from distributed import Client
+
+    with Client(cluster) as client:  # the partitions really ran on the cluster's workers
+        prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+    assert any("score-partition" in p or "score_partition" in p for p in prefixes), prefixes

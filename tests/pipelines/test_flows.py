@@ -46,7 +46,7 @@ def test_reference_is_approved_and_becomes_the_reference(poisoned_run: dict[str,
 def test_poison_is_quarantined_and_clean_is_approved(poisoned_run: dict[str, Any], data_samples: Path) -> None:
     batch, out = poisoned_run["batch"], poisoned_run["root"] / "batch"
     assert batch["verdict"] == "approved"
-    truth = pd.read_csv(data_samples / "credit" / "batch_poisoned.truth.csv")
+    truth = pd.read_csv(data_samples / "credit" / "batch_poisoned.truth.csv", keep_default_na=False)
     quarantined = set(pq.read_table(out / "quarantine.parquet").column("row").to_pylist())
     contract_rows = set(truth.loc[truth["kind"].isin(["null", "out_of_range", "unseen_category"]), "row"])
     assert contract_rows <= quarantined  # every contract violation is quarantined
