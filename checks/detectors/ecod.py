@@ -8,6 +8,7 @@ reference alone. On data of the reference's distribution the scores rank like Py
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -44,7 +45,8 @@ class FastECOD(OutlierDetector):
             self.run_end_[:, j] = np.searchsorted(self.sorted_[:, j], self.sorted_[:, j], side="right")
         self.sorted_ = np.asfortranarray(self.sorted_)
         del n
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # constant columns: skew is undefined -> 0
             sk = np.nan_to_num(skew(X, axis=0), nan=0.0)
         self.skew_sign_ = np.sign(sk)
         self.n_features_in_ = int(X.shape[1])

@@ -65,13 +65,14 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         codes = np.asarray(codes)
         n = len(codes)
         oof = np.zeros(n)
-        if len(self.classes_) < 2:
+        folds = min(self.n_folds, n)
+        if len(self.classes_) < 2 or folds < 2:
             oof[:] = 1.0
         else:
             counts = np.bincount(codes)
             splitter: StratifiedKFold | KFold = (
-                StratifiedKFold(self.n_folds, shuffle=True, random_state=self.random_state)
-                if counts.min() >= self.n_folds else KFold(self.n_folds, shuffle=True, random_state=self.random_state)
+                StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
+                if counts.min() >= folds else KFold(folds, shuffle=True, random_state=self.random_state)
             )
             for tr, te in splitter.split(X, codes):
                 oof[te] = self._given_proba(self._fit_model(X[tr], codes[tr]), X[te], codes[te])
