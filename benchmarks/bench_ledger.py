@@ -66,6 +66,24 @@ def _appender(url: str, key: str, start: int, count: int, out: Any) -> None:
     led.close()
 
 
+def bare_sqlite_commits(path: str, n: int) -> float:
+    """The I/O floor: bare 900-byte inserts, one durable commit each, same pragmas as the ledger."""
+    import sqlite3
+
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("pragma journal_mode = wal")
+    con.execute("pragma synchronous = full")
+    con.execute("create table t (a integer primary key, b blob)")
+    t = time.perf_counter()
+    for i in range(n):
+        con.execute("begin immediate")
+        con.execute("insert into t values (?, ?)", (i, b"x" * 900))
+        con.execute("commit")
+    elapsed = time.perf_counter() - t
+    con.close()
+    return round(n / elapsed, 1)
+
+
 def bench_appends(url: str, key: str, n_single: int, n_each: int, writers: int) -> dict[str, Any]:
     led = open_ledger(url, signing_key=key)
     led.append(_statement(10**9))
@@ -218,6 +236,8 @@ def main() -> None:
         if "appends" in parts:
             results["sqlite_appends"] = bench_appends(f"sqlite:///{tmp}/a.db", key, 300 if q else 3000,
                                                       25 if q else 250, 8)
+            results["sqlite_appends"]["bare_sqlite_durable_commits_per_s"] = bare_sqlite_commits(
+                f"{tmp}/bare.db", 300 if q else 3000)
             print("sqlite appends", results["sqlite_appends"], flush=True)
             results["postgres_appends"] = (
                 bench_appends(pg, key, 200 if q else 2000, 25 if q else 125, 8) if pg else "skipped: no PostgreSQL"
