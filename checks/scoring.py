@@ -125,7 +125,7 @@ class RowScorer:
         self.reference_frame_ = base.reset_index(drop=True)
         if not families:
             raise ChecksConfigError("scoring:no_detectors", "no detector is enabled that can score these rows")
-        self.final_calibrator_ = EmpiricalCalibrator().fit(np.max(np.column_stack(list(families.values())), axis=1))
+        self.final_calibrator_ = EmpiricalCalibrator().fit(self._merge_families(families))
         self.threshold_ = 1.0 - self.fp_budget
         return self
 
@@ -165,24 +165,24 @@ class RowScorer:
             )
         thr = self.threshold_
         out: dict[str, Any] = {"row": np.arange(n, dtype=np.int64)}
-        families: list[np.ndarray] = []
+        families: dict[str, np.ndarray] = {}
         p_rows = None
         if self.row_detectors_:
             p_rows = np.column_stack(
                 [partition_scores[f"score_{d}"].to_numpy(dtype=np.float64) for d in self.row_detectors_]
             )
             outlier = self.outlier_calibrator_.transform(_combine(p_rows))
-            families.append(outlier)
+            families["outlier"] = outlier
         findings: list[BatchFinding] = []
         X = self.preprocessor_.transform(batch) if self._needs_matrix() else np.zeros((n, 0))
         label_p = None
         if self.label_model_ is not None:
             label_f = self.label_model_.finding(self, batch, X)
             findings.append(label_f)
-            families.append(label_f.score)
+            families["label"] = label_f.score
             label_p = label_f.score
         findings += run_batch_detectors(self, batch, X, label_p)
-        score = self.final_calibrator_.transform(np.max(np.column_stack(families), axis=1))
+        score = self.final_calibrator_.transform(self._merge_families(families))
         score = self._raise_fired(score, findings)
         source_table = None
         if self.source_column is not None and "source" in self.detectors:
@@ -225,6 +225,22 @@ class RowScorer:
                 lifted = thr + (1.0 - thr) * (0.5 + 0.5 * np.clip(f.score, 0.0, 1.0))
                 score = np.where(f.fires, np.maximum(score, lifted), score)
         return score
+
+    def _merge_families(self, families: Mapping[str, np.ndarray]) -> np.ndarray:
+        """One evidence value per row from the calibrated families (label and outlier p-values).
+
+        The primary family (label consistency when there is a label column, else the outlier ensemble) counts
+        in full as -log(1 - p); another family takes over only where it is beyond its own FP-budget tail, so
+        a family that carries no signal for an attack does not blur the ranking of the one that does.
+        """
+        primary = "label" if "label" in families else next(iter(families))
+        tau = -np.log(self.fp_budget)
+        evidence = -np.log(np.clip(1.0 - families[primary], _EPS, 1.0))
+        for name, p in families.items():
+            if name != primary:
+                other = -np.log(np.clip(1.0 - p, _EPS, 1.0))
+                evidence = np.maximum(evidence, np.where(other > tau, other, 0.0))
+        return np.asarray(evidence)
 
     def _needs_matrix(self) -> bool:
         return self.label_model_ is not None or any(d in self.detectors for d in ("duplicate", "cluster"))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["source_finding", "source_table"]
 
-ALPHA = 1e-4  # family-wise significance (Bonferroni over sources and tests)
+ALPHA = 1e-3  # family-wise significance (Bonferroni over sources and tests)
 MIN_EFFECT = 0.6  # a compromised source's rows are more suspicious than others' with at least this AUC
 MIN_ROWS = 10
 
