@@ -34,7 +34,7 @@ class PostgresStore(SqlStore):
                 self.create_schema()
 
     def describe(self) -> str:
-        return _redact(self.url)
+        return f"{_redact(self.url)} (schema {self.schema})"
 
     @contextmanager
     def write(self) -> Iterator[None]:
