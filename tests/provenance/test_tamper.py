@@ -172,3 +172,21 @@ def test_corrupted_sqlite_file(tmp_path: Path, key_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(LedgerIntegrityError):
         open_ledger(url, signing_key=str(key_path)).verify()
+
+
+def test_edit_in_the_middle_rechained_and_rehashed(full: Ledger) -> None:
+    """The most careful attacker: edits entry 5, re-links every later entry and recomputes every node."""
+    sql = raw_sql(full)
+    previous = leaf_hash(_body(full, 4)).hex()
+    for idx in range(5, N):
+        st = json.loads(_body(full, idx))
+        if idx == 5:
+            st["predicate"]["verdict"] = "approved"
+            st["predicate"]["counts"]["flagged"] = 0
+        st["predicate"]["previous"] = previous
+        body = canonical_json(st)
+        sql("update entries set body = ? where idx = ?", (body, idx))
+        previous = leaf_hash(body).hex()
+    _rewrite_nodes(full)
+    err = _expect(full, "ledger:root_mismatch", 5)
+    assert err.found != err.expected
