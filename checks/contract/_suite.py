@@ -181,26 +181,26 @@ def contract_to_suite(contract: Contract, *, name: str | None = None) -> gx.Expe
     _batch_definition()  # GX 1.x needs an active context before a suite can be built
     import great_expectations as gx
 
-    suite = gx.ExpectationSuite(
-        name=name or contract.source or "trainguard_contract",
-        meta={"trainguard": {"source": contract.source, "inferred": dict(contract.inferred)}},
-    )
-    suite.add_expectation(
+    exps: list[Any] = [
         gx.expectations.ExpectTableColumnsToMatchSet(
             column_set=list(contract.columns), exact_match=not contract.allow_extra_columns,
             meta={"trainguard": "columns"},
         )
-    )
+    ]
     for col, spec in contract.columns.items():
-        suite.add_expectation(
+        exps.append(
             gx.expectations.ExpectColumnValuesToBeInTypeList(
                 column=col, type_list=_TYPE_LISTS[spec.type], meta={"trainguard": "type", "type": spec.type}
             )
         )
-    for rule in builtin_rules(contract):
-        suite.add_expectation(to_gx(rule))
-    for rule in user_rules(contract):
-        suite.add_expectation(to_gx(rule))
+    exps += [to_gx(rule) for rule in builtin_rules(contract) + user_rules(contract)]
+    # passed to the constructor, not add_expectation(): that one compares each new expectation with every
+    # earlier one through pydantic .dict() (quadratic: minutes for a 1000-column contract)
+    suite = gx.ExpectationSuite(
+        name=name or contract.source or "trainguard_contract",
+        expectations=exps,
+        meta={"trainguard": {"source": contract.source, "inferred": dict(contract.inferred)}},
+    )
     return suite
 
 
@@ -282,11 +282,12 @@ def run_gx(frame: pd.DataFrame, rules: list[Rule]) -> list[tuple[Rule, dict[str,
 
     bd = _batch_definition()
     with _silenced():
-        suite = gx.ExpectationSuite(name="trainguard_run")
+        exps = []
         for i, rule in enumerate(rules):
             exp = to_gx(rule)
             exp.meta = {**(exp.meta or {}), "trainguard_index": i}
-            suite.add_expectation(exp)
+            exps.append(exp)
+        suite = gx.ExpectationSuite(name="trainguard_run", expectations=exps)  # linear, see contract_to_suite
         batch = bd.get_batch(batch_parameters={"dataframe": frame})
         res = batch.validate(suite, result_format={"result_format": "COMPLETE"})
     out: list[tuple[Rule, dict[str, Any], str | None]] = []
