@@ -120,7 +120,9 @@ def run_pyarrow(batch: Path) -> dict[str, Any]:
 
 
 def run_trainguard(batch: Path, ref: Path) -> dict[str, Any]:
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    from pipelines.cli.ingest_cmd import quiet_prefect
+
+    quiet_prefect()
     from pipelines.flows import ingest
 
     tmp = Path(tempfile.mkdtemp(prefix="tg-bench-"))
@@ -155,7 +157,7 @@ def run_cli(batch: Path, ref: Path) -> dict[str, Any]:
     with _Sampler(proc.pid, interval=0.05) as s:
         out, err = proc.communicate()
     wall = time.time() - t0
-    if proc.returncode not in (0, 1):
+    if proc.returncode not in (0, 1) or not out.strip():
         raise RuntimeError(f"trainguard ingest failed ({proc.returncode}): {err[-2000:]}")
     doc = json.loads(out)
     return {"wall_s": round(wall, 2), "peak_rss_mb_process_tree": _mb(s.peak()), "verdict": doc["verdict"],

@@ -85,6 +85,7 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
 
         if isinstance(exc, ChecksDataError):
             return _record_error(ctx, exc)
+        _record_crash(ctx, exc)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -191,6 +192,20 @@ def _record_error(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:
                   exit_code=int(getattr(exc, "exit_code", ERROR_EXIT)))
     artifacts(result)
     return result
+
+
+def _record_crash(ctx: dict[str, Any], exc: Exception) -> None:
+    """Nothing lost: an unexpected failure still leaves an ``error`` entry when the ledger can take one."""
+    from provenance.errors import ProvenanceError
+
+    if isinstance(exc, ProvenanceError):  # the ledger itself is the problem: do not append to it
+        return
+    code = str(getattr(exc, "code", f"internal:{type(exc).__name__}"))
+    wrapped = PipelineError(code, f"ingestion of {ctx['uri']} failed: {str(exc).splitlines()[0] if str(exc) else code}")
+    try:
+        _record_error(ctx, wrapped)
+    except Exception as again:  # noqa: BLE001 - keep the original error; say why it could not be recorded
+        sys.stderr.write(f"trainguard: could not record the failed attempt in the ledger: {again}\n")
 
 
 def ingest(uri: str, *, source: str | None = None, reference: str | None = None, label_column: str | None = None,

@@ -156,3 +156,20 @@ def test_fsspec_urls(tmp_path: Path, data_samples: Path, ledger_url: str) -> Non
     local = ingest(f"file://{src}", source="mem2", label_column="class", ledger_url=ledger_url,
                    out_dir=str(tmp_path / "file"))
     assert local["source"]["digest"] == mem["source"]["digest"]
+
+
+def test_landing_poll_ingests_each_new_file_once(tmp_path: Path, data_samples: Path, ledger_url: str) -> None:
+    import shutil
+
+    from pipelines.serve import poll_landing
+
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    shutil.copyfile(data_samples / "credit" / "batch_clean.csv", landing / "day1.csv")
+    shutil.copyfile(data_samples / "bad" / "pickle.csv", landing / "day2.csv")
+    first = poll_landing("landed", str(landing), label_column="class", ledger_url=ledger_url,
+                         out_root=str(tmp_path / "out"))
+    assert [r["verdict"] for r in first] == ["approved", "error"]
+    assert (tmp_path / "out" / "landed" / "day1" / "clean.parquet").exists()
+    assert poll_landing("landed", str(landing), label_column="class", ledger_url=ledger_url,
+                        out_root=str(tmp_path / "out")) == []  # both digests are in the ledger now
