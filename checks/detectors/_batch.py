@@ -34,6 +34,11 @@ class BatchFinding:
 
 def label_keys(labels: pd.Series) -> np.ndarray:
     """Labels as strings (so 1, 1.0 and "1" of two files agree); missing labels become "<NA>"."""
+    if pd.api.types.is_numeric_dtype(labels.dtype) and not pd.api.types.is_bool_dtype(labels.dtype):
+        floats = labels.to_numpy(dtype=np.float64, na_value=np.nan)
+        whole = np.isfinite(floats) & (floats == np.round(floats))
+        if whole.all():
+            return np.asarray(pd.Series(floats.astype(np.int64)).astype(str).to_numpy(dtype=object))
     s = labels.astype("object")
     mask = s.isna().to_numpy()
     out = np.asarray([str(v) for v in s.to_numpy()], dtype=object)

@@ -25,6 +25,7 @@ __all__ = ["backdoor_finding"]
 TAIL_P = 1e-8  # Poisson tail probability below which a value is over-represented in the batch
 MIN_ROWS = 5  # a trigger or a dense group has at least this many batch rows
 PURITY = 0.8  # share of a trigger value's batch rows that carry its dominant label
+RARE = 0.005  # a trigger value (or pair) is held by at most this share of the reference rows
 CELL = 0.5  # dense-group cell width in robust units
 
 
@@ -58,7 +59,7 @@ def backdoor_finding(
             continue
         ref_cnt = _value_counts(uniq[cand], ref[:, j])
         expected = (ref_cnt + 0.5) * n / n_ref
-        tail = poisson.sf(cnt[cand] - 1, expected)
+        tail = np.where(ref_cnt <= max(RARE * n_ref, 3), poisson.sf(cnt[cand] - 1, expected), 1.0)
         for v, t in zip(cand[tail < TAIL_P], tail[tail < TAIL_P], strict=True):
             rows = np.flatnonzero(inv == v)
             lab = np.bincount(codes[rows], minlength=len(classes))
@@ -70,11 +71,79 @@ def backdoor_finding(
                 score[hit] = np.maximum(score[hit], min(1.0, -np.log10(t + 1e-300) / 30))
                 for i in hit:
                     reasons.setdefault(int(i), []).extend(["cluster:backdoor", f"cluster:backdoor:feature={names[j]}"])
+    _value_pairs(scorer, X, codes, score, fires, reasons)
     if label_p is not None:
         _dense_groups(scorer, X, codes, label_p, score, fires, reasons)
     for key in reasons:
         reasons[key] = list(dict.fromkeys(reasons[key]))
     return BatchFinding("cluster", score, fires, "cluster:backdoor", reasons)
+
+
+def _codes(ref_col: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Small integer codes of a column for the reference and the batch: the value itself when the reference
+    has few distinct values, else its reference-quantile bin (32 bins)."""
+    uniq = np.unique(ref_col)
+    if len(uniq) <= 64:
+        edges = uniq
+        k = len(uniq) + 1
+
+        def code(v: np.ndarray) -> np.ndarray:
+            pos = np.clip(np.searchsorted(edges, v), 0, len(edges) - 1)
+            return np.where(edges[pos] == v, pos, len(edges))
+    else:
+        edges = np.unique(np.quantile(ref_col, np.linspace(0, 1, 33)[1:-1]))
+        k = len(edges) + 1
+
+        def code(v: np.ndarray) -> np.ndarray:
+            return np.searchsorted(edges, v, side="right")
+    return code(ref_col), code(col), k
+
+
+def _value_pairs(
+    scorer: RowScorer, X: np.ndarray, codes: np.ndarray, score: np.ndarray, fires: np.ndarray,
+    reasons: dict[int, list[str]], max_rows: int = 50_000,
+) -> None:
+    """Conjunctions of two feature values (or bins) that the reference (almost) never shows but that hold many
+    batch rows of one label: a two-feature trigger whose single values are common."""
+    ref = scorer.reference_X_
+    n, n_ref = len(X), max(len(ref), 1)
+    d = len(scorer.preprocessor_.numeric_) + len(scorer.preprocessor_.categorical_)
+    if d < 2 or n < MIN_ROWS:
+        return
+    names = scorer.preprocessor_.feature_names_
+    rng = np.random.default_rng(scorer.random_state)
+    sample = np.arange(n) if n <= max_rows else np.sort(rng.choice(n, max_rows, replace=False))
+    enc = [_codes(ref[:, j], X[:, j]) for j in range(d)]
+    n_pairs = d * (d - 1) // 2
+    n_cls = int(codes.max()) + 1 if len(codes) else 1
+    for a in range(d):
+        ra, ba, ka = enc[a]
+        for b in range(a + 1, d):
+            rb, bb, kb = enc[b]
+            joint = ba[sample] * kb + bb[sample]
+            cnt = np.bincount(joint, minlength=ka * kb)
+            cand = np.flatnonzero(cnt >= max(MIN_ROWS, 0.002 * len(sample)))
+            if cand.size == 0:
+                continue
+            ref_cnt = np.bincount(ra * kb + rb, minlength=ka * kb)[cand]
+            expected = (ref_cnt + 0.5) * len(sample) / n_ref
+            tail = poisson.sf(cnt[cand] - 1, expected)
+            rare = ref_cnt <= max(RARE * n_ref, 3)
+            tail = np.where(rare, tail, 1.0)
+            hot = cand[tail < TAIL_P / n_pairs]
+            if hot.size == 0:
+                continue
+            lab = np.bincount(joint * n_cls + codes[sample], minlength=ka * kb * n_cls).reshape(-1, n_cls)
+            for cell, t in zip(hot, tail[tail < TAIL_P / n_pairs], strict=True):
+                top = int(np.argmax(lab[cell]))
+                if lab[cell, top] < PURITY * cnt[cell]:
+                    continue
+                rows = np.flatnonzero((ba * kb + bb == cell) & (codes == top))
+                fires[rows] = True
+                score[rows] = np.maximum(score[rows], min(1.0, -np.log10(t + 1e-300) / 30))
+                code = f"cluster:backdoor:features={names[a]},{names[b]}"
+                for i in rows:
+                    reasons.setdefault(int(i), []).extend(["cluster:backdoor", code])
 
 
 def _dense_groups(

@@ -45,13 +45,14 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
     """
 
     def __init__(
-        self, *, n_folds: int = 3, n_neighbors: int = 10, max_iter: int = 100, max_neighbors_ref: int = 4_096,
+        self, *, n_folds: int = 3, n_neighbors: int = 10, max_iter: int = 100, max_neighbors_ref: int = 1_024, max_fit_rows: int = 20_000,
         random_state: int | None = 0,
     ) -> None:
         self.n_folds = n_folds
         self.n_neighbors = n_neighbors
         self.max_iter = max_iter
         self.max_neighbors_ref = max_neighbors_ref
+        self.max_fit_rows = max_fit_rows
         self.random_state = random_state
 
     def _model(self) -> HistGradientBoostingClassifier:
@@ -60,6 +61,9 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         )
 
     def fit(self, X: np.ndarray, y: pd.Series) -> LabelModel:
+        if len(X) > self.max_fit_rows:  # a bounded, seeded sample of the reference
+            keep = np.sort(np.random.default_rng(self.random_state).choice(len(X), self.max_fit_rows, replace=False))
+            X, y = X[keep], y.iloc[keep]
         keys = label_keys(y)
         self.classes_, codes = np.unique(keys, return_inverse=True)
         codes = np.asarray(codes)
