@@ -22,8 +22,14 @@ def failing_mask(rule: Rule, values: pd.Series) -> np.ndarray:
     notnull = ~isnull
     kw = rule.kwargs
     if rule.kind == "in_range":
-        x = values.to_numpy(dtype="float64", na_value=np.nan) if values.dtype != object else values.to_numpy()
         ok = np.ones(len(values), dtype=bool)
+        if isinstance(values.dtype, pd.DatetimeTZDtype):
+            if kw.get("min_value") is not None:
+                ok &= np.asarray(values >= pd.Timestamp(kw["min_value"]), dtype=bool)
+            if kw.get("max_value") is not None:
+                ok &= np.asarray(values <= pd.Timestamp(kw["max_value"]), dtype=bool)
+            return notnull & ~ok
+        x = values.to_numpy(dtype="float64", na_value=np.nan) if values.dtype != object else values.to_numpy()
         with np.errstate(invalid="ignore"):
             if kw.get("min_value") is not None:
                 ok &= x >= kw["min_value"]

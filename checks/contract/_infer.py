@@ -137,6 +137,10 @@ def _infer_column(
         spec.allowed = _domain(nonnull, limit=2)
         return spec
     if ltype == "datetime":
+        lo_t, hi_t = nonnull.quantile(quantiles[0]), nonnull.quantile(quantiles[1])
+        margin = (hi_t - lo_t) * tolerance if hi_t > lo_t else pd.Timedelta(days=1)
+        spec.min = (lo_t - margin).floor("s").to_pydatetime()
+        spec.max = (hi_t + margin).ceil("s").to_pydatetime()
         return spec
     # strings
     if nunique <= max_categories and n >= 2 * nunique:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import tomllib
+from datetime import date, datetime, time, timezone
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +28,8 @@ class ColumnSpec:
 
     type: str = "string"
     nullable: bool = True
-    min: float | int | None = None
-    max: float | int | None = None
+    min: float | int | datetime | None = None
+    max: float | int | datetime | None = None
     allowed: list[Scalar] | None = None
     unique: bool = False
     min_length: int | None = None
@@ -168,9 +169,13 @@ def _column_spec(name: object, spec: object, path: str) -> ColumnSpec:
         raise ChecksConfigError(
             "config:contract_type", f"{path}: column {name!r} has type {ctype!r}; use one of {', '.join(LOGICAL_TYPES)}"
         )
-    lo, hi = spec.get("min"), spec.get("max")
+    lo, hi = _bound(spec.get("min"), ctype), _bound(spec.get("max"), ctype)
     for key, v in (("min", lo), ("max", hi)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v)):
+        if ctype == "datetime" and v is not None and not isinstance(v, datetime):
+            raise ChecksConfigError("config:contract_range", f"{path}: column {name!r} {key} must be a TOML date-time")
+        if ctype != "datetime" and v is not None and (
+            isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v)
+        ):
             raise ChecksConfigError("config:contract_range", f"{path}: column {name!r} {key} must be a number")
     if lo is not None and hi is not None and lo > hi:
         raise ChecksConfigError("config:contract_range", f"{path}: column {name!r} has min {lo} > max {hi}")
@@ -198,6 +203,17 @@ def _column_spec(name: object, spec: object, path: str) -> ColumnSpec:
     )
 
 
+def _bound(v: Any, ctype: str) -> Any:
+    """Datetime bounds are UTC-aware (a TOML local date-time or date is read as UTC)."""
+    if ctype != "datetime" or v is None:
+        return v
+    if isinstance(v, datetime):
+        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+    if isinstance(v, date):
+        return datetime.combine(v, time(0), tzinfo=timezone.utc)
+    return v
+
+
 def _str(text: str) -> str:
     """A TOML basic string (JSON escaping, plus DEL which TOML also forbids raw)."""
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
@@ -212,6 +228,8 @@ def _toml_value(v: Any) -> str:
         return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
+    if isinstance(v, datetime):
+        return v.isoformat()
     if isinstance(v, float):
         if math.isnan(v):
             return "nan"

@@ -77,7 +77,7 @@ def builtin_rules(contract: Contract) -> list[Rule]:
     for name, spec in contract.columns.items():
         if not spec.nullable:
             rules.append(Rule("not_null", name, _BUILTIN["not_null"]))
-        if spec.type in ("integer", "float") and (spec.min is not None or spec.max is not None):
+        if spec.type in ("integer", "float", "datetime") and (spec.min is not None or spec.max is not None):
             rules.append(Rule("in_range", name, _BUILTIN["in_range"], {"min_value": spec.min, "max_value": spec.max}))
         if name == contract.label_column and contract.classes is not None:
             rules.append(Rule("label_class", name, _BUILTIN["label_class"], {"value_set": list(contract.classes)}))

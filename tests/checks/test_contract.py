@@ -264,3 +264,15 @@ def test_every_raised_code_is_catalogued() -> None:
     files = [*sorted((root / "contract").glob("*.py")), root / "drift.py", root / "_frames.py"]
     raised = {m for f in files for m in re.findall(r'Checks\w+Error\(\s*"((?:data|config):\w+)"', f.read_text())}
     assert raised and raised <= set(CONTRACT_ERROR_CODES)
+
+
+def test_datetime_and_boolean_columns() -> None:
+    ref = pd.DataFrame({"d": pd.date_range("2020-01-01", periods=50, freq="D"), "b": [True, False] * 25})
+    c = infer_contract(ref)
+    assert c.columns["d"].type == "datetime" and c.columns["b"].allowed == [False, True]
+    assert Contract.from_toml(c.to_toml()) == c and validate(ref, c).success
+    bat = pd.DataFrame({"d": ["2020-02-01", "2030-01-01", "not a date", None], "b": [True, "yes", 3, None]})
+    got = _reasons(bat, c)
+    assert got == [(1, "expect:in_range:d"), (2, "expect:type:b"), (2, "expect:type:d"),
+                   (3, "expect:not_null:b"), (3, "expect:not_null:d")]
+    pd.testing.assert_frame_equal(validate(bat, c, engine="gx").failures, validate(bat, c).failures)

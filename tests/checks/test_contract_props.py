@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import timezone
 
 import numpy as np
 import pandas as pd
@@ -19,12 +20,14 @@ _scalar = st.one_of(st.text(max_size=8), st.integers(-10**6, 10**6), _finite, st
 
 @st.composite
 def _specs(draw: st.DrawFn) -> ColumnSpec:
-    lo = draw(st.none() | _finite)
-    hi = draw(st.none() | _finite)
+    ctype = draw(st.sampled_from(["integer", "float", "boolean", "string", "datetime"]))
+    bound = st.datetimes(timezones=st.just(timezone.utc)) if ctype == "datetime" else _finite
+    lo = draw(st.none() | bound)
+    hi = draw(st.none() | bound)
     if lo is not None and hi is not None and lo > hi:
         lo, hi = hi, lo
     return ColumnSpec(
-        type=draw(st.sampled_from(["integer", "float", "boolean", "string", "datetime"])),
+        type=ctype,
         nullable=draw(st.booleans()), min=lo, max=hi,
         allowed=draw(st.none() | st.lists(_scalar, max_size=5)), unique=draw(st.booleans()),
         min_length=draw(st.none() | st.integers(0, 5)), max_length=draw(st.none() | st.integers(5, 50)),
