@@ -6,8 +6,8 @@ import hashlib
 import json
 import math
 import tomllib
-from datetime import date, datetime, time, timezone
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from checks._frames import LOGICAL_TYPES
@@ -208,9 +208,9 @@ def _bound(v: Any, ctype: str) -> Any:
     if ctype != "datetime" or v is None:
         return v
     if isinstance(v, datetime):
-        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+        return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
     if isinstance(v, date):
-        return datetime.combine(v, time(0), tzinfo=timezone.utc)
+        return datetime.combine(v, time(0), tzinfo=UTC)
     return v
 
 

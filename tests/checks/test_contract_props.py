@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import timezone
+from datetime import UTC
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,7 @@ _scalar = st.one_of(st.text(max_size=8), st.integers(-10**6, 10**6), _finite, st
 @st.composite
 def _specs(draw: st.DrawFn) -> ColumnSpec:
     ctype = draw(st.sampled_from(["integer", "float", "boolean", "string", "datetime"]))
-    bound = st.datetimes(timezones=st.just(timezone.utc)) if ctype == "datetime" else _finite
+    bound = st.datetimes(timezones=st.just(UTC)) if ctype == "datetime" else _finite
     lo = draw(st.none() | bound)
     hi = draw(st.none() | bound)
     if lo is not None and hi is not None and lo > hi:
