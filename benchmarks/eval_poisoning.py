@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="2 datasets (credit-g, pendigits), a smoke check")
     ap.add_argument("--datasets", nargs="*", help="only these PMLB datasets")
     ap.add_argument("--attacks", nargs="*", choices=list(ATTACKS), help="only these attacks")
-    ap.add_argument("--max-rows", type=int, default=6000, help="seeded stratified subsample above this (default 6000)")
+    ap.add_argument("--max-rows", type=int, default=4000, help="seeded stratified subsample above this (default 4000)")
     ap.add_argument("--no-baselines", action="store_true", help="skip IForest and cleanlab (faster feedback runs)")
     ap.add_argument("--out", help="JSON path (default benchmarks/results/scoring_eval_poisoning[_quick].json)")
     args = ap.parse_args(argv)
