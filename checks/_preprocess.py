@@ -142,8 +142,10 @@ class TabularPreprocessor:
                 unexpected += nan
         for k, col in enumerate(self.categorical_):
             series = frame[col]
-            keys = _as_keys(series)
-            codes = self.categories_[col].get_indexer(keys.to_numpy(dtype=object))
+            if pd.api.types.is_string_dtype(series.dtype) and not pd.api.types.is_object_dtype(series.dtype):
+                codes = self.categories_[col].get_indexer(series)  # string dtypes: no per-value conversion
+            else:
+                codes = self.categories_[col].get_indexer(_as_keys(series).to_numpy(dtype=object))
             freq = self.frequencies_[col]
             codes = np.where(codes < 0, len(freq) - 2, codes)
             codes = np.where(series.isna().to_numpy(), len(freq) - 1, codes)

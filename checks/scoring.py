@@ -9,6 +9,7 @@ DESIGN.md: ``row, score, flagged, reasons, score_<detector>...``.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -119,6 +120,7 @@ class RowScorer:
         self.label_model_: LabelModel | None = None
         if self.label_column is not None and "label" in self.detectors and has_ref:
             self.label_model_ = LabelModel(random_state=self.random_state).fit(X, base[self.label_column])
+            families = {k: v[self.label_model_.fit_index_] for k, v in families.items()}  # same rows
             families["label"] = self.label_model_.heldout_p_
         self.reference_X_ = X
         self.reference_labels_ = None if self.label_column is None else base[self.label_column].reset_index(drop=True)
@@ -190,24 +192,29 @@ class RowScorer:
             findings.append(src)
             score = self._raise_fired(score, [src])
         flagged = score > thr
-        reasons: list[list[str]] = [[] for _ in range(n)]
+        reasons: defaultdict[int, list[str]] = defaultdict(list)
         if p_rows is not None:
             self._outlier_reasons(batch, p_rows, outlier, flagged, reasons)
         for f in findings:
             for i in np.flatnonzero(f.fires & flagged if f.calibrated else f.fires):
-                reasons[i].extend(f.reasons.get(int(i), [f.default_reason]))
+                reasons[int(i)].extend(f.reasons.get(int(i), [f.default_reason]))
                 flagged[i] = True
         for key, codes in (row_reasons or {}).items():
             if 0 <= int(key) < n and codes:
                 reasons[int(key)].extend(str(c) for c in codes)
                 flagged[int(key)] = True
         for i in np.flatnonzero(flagged):
-            if not reasons[i]:
-                reasons[i].append("score:combined")
-            reasons[i] = list(dict.fromkeys(reasons[i]))
+            if not reasons[int(i)]:
+                reasons[int(i)].append("score:combined")
+            reasons[int(i)] = list(dict.fromkeys(reasons[int(i)]))
         out["score"] = np.clip(score, 0.0, 1.0).astype(np.float64)
         out["flagged"] = flagged
-        out["reasons"] = reasons
+        none: list[str] = []  # one shared (empty) list for all unflagged rows: 1M fresh lists cost ~0.5 s
+        column = [none] * n
+        for key, codes in reasons.items():
+            if codes:
+                column[key] = codes
+        out["reasons"] = column
         for d in self.row_detectors_:
             out[f"score_{d}"] = partition_scores[f"score_{d}"].to_numpy(dtype=np.float64)
         for f in findings:
@@ -252,7 +259,7 @@ class RowScorer:
 
     def _outlier_reasons(
         self, batch: pd.DataFrame, p_rows: np.ndarray, outlier: np.ndarray, flagged: np.ndarray,
-        reasons: list[list[str]],
+        reasons: defaultdict[int, list[str]],
     ) -> None:
         idx = np.flatnonzero(flagged & (outlier > self.threshold_))
         if idx.size == 0:
@@ -273,4 +280,4 @@ class RowScorer:
                     if feat_scores[k, j] > 0:
                         col = feature_cols[j].split(":missing")[0]
                         codes.append(f"outlier:ecod:feature={col}")
-            reasons[i].extend(codes)
+            reasons[int(i)].extend(codes)

@@ -61,9 +61,11 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         )
 
     def fit(self, X: np.ndarray, y: pd.Series) -> LabelModel:
+        self.fit_index_ = np.arange(len(X))
         if len(X) > self.max_fit_rows:  # a bounded, seeded sample of the reference
             keep = np.sort(np.random.default_rng(self.random_state).choice(len(X), self.max_fit_rows, replace=False))
             X, y = X[keep], y.iloc[keep]
+            self.fit_index_ = keep
         keys = label_keys(y)
         self.classes_, codes = np.unique(keys, return_inverse=True)
         codes = np.asarray(codes)
