@@ -25,7 +25,8 @@ import pyarrow.parquet as pq
 
 from pipelines.errors import PipelineInputError
 
-__all__ = ["is_remote", "local_path", "check_allowed", "stage_remote", "sniff_format", "read_to_parquet"]
+__all__ = ["is_remote", "local_path", "check_allowed", "stage_remote", "sniff_format", "read_to_parquet",
+           "parquet_partitions_fit"]
 
 _CSV_EXT = {".csv", ".tsv", ".txt"}
 _JSON_EXT = {".jsonl", ".ndjson", ".json"}
@@ -222,6 +223,25 @@ def read_to_parquet(path: Path, dest: Path, *, fmt: str, uri: str, row_group_row
         raise PipelineInputError("data:no_rows", f"{uri} has no data rows")
     os.replace(tmp, dest)
     return rows, list(schema.names)
+
+
+def parquet_partitions_fit(path: Path, uri: str, max_rows: int) -> tuple[int, list[str]] | None:
+    """(rows, columns) when a Parquet file can be scored as it is (every row group at most ``max_rows`` rows,
+    text columns only), else None (it is rewritten by ``read_to_parquet``)."""
+    try:
+        pf = pq.ParquetFile(path)
+        meta = pf.metadata
+        schema = pf.schema_arrow
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise PipelineInputError("data:unreadable", f"{uri} cannot be read as PARQUET: {_first_line(exc)}") from None
+    _refuse_binary(schema, uri)
+    if meta.num_rows == 0:
+        raise PipelineInputError("data:no_rows", f"{uri} has no data rows")
+    if any(meta.row_group(i).num_rows > max_rows for i in range(meta.num_row_groups)):
+        return None
+    if any(meta.row_group(i).num_rows == 0 for i in range(meta.num_row_groups)):
+        return None
+    return int(meta.num_rows), list(schema.names)
 
 
 def _refuse_binary(schema: pa.Schema, uri: str) -> None:

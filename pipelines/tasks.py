@@ -39,7 +39,9 @@ def _retry_unless_ours(task: Any, task_run: Any, state: Any) -> bool:
 
 def load_frame(path: str | Path) -> pd.DataFrame:
     """A staged Parquet file as a DataFrame whose index is the 0-based source row."""
-    return pq.read_table(path).to_pandas()
+    df = pq.read_table(path).to_pandas()
+    df.index = pd.RangeIndex(len(df))  # a pandas index stored in the file is not the row identity
+    return df
 
 
 def partition_count(batch_path: str) -> int:
@@ -68,6 +70,10 @@ def stage_input(uri: str, work_dir: str, allowed_roots: tuple[str, ...], base_di
 def read_batch(path: str, uri: str, dest: str, partition_rows: int, block_bytes: int) -> dict[str, Any]:
     """Sniff the format (refusing executables) and write the data as Parquet with one row group per partition."""
     fmt = reading.sniff_format(path, uri=uri)
+    if fmt == "parquet":
+        reused = reading.parquet_partitions_fit(Path(path), uri, partition_rows)
+        if reused is not None:  # already Parquet with small enough row groups: partition it in place, no copy
+            return {"path": str(path), "rows": reused[0], "columns": reused[1], "format": fmt}
     rows, columns = reading.read_to_parquet(Path(path), Path(dest), fmt=fmt, uri=uri,
                                             row_group_rows=partition_rows, block_bytes=block_bytes)
     return {"path": dest, "rows": rows, "columns": columns, "format": fmt}

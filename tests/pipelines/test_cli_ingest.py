@@ -104,3 +104,13 @@ def test_subprocess_prints_one_error_line(data_samples: Path, tmp_path: Path) ->
     errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()]
     assert errors == [ln for ln in errors if ln.startswith("trainguard: error:")] and len(errors) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_human_output(data_samples: Path, tmp_path: Path, ledger_url: str,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["ingest", str(data_samples / "credit" / "batch_clean.parquet"), "--source", "human",
+               "--label-column", "class", "--ledger", ledger_url, "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert rc == 0
+    assert captured.out.startswith("APPROVED ") and "ledger entries: #0 approved" in captured.out
+    assert "trainguard: score" in captured.err  # progress goes to stderr
