@@ -76,17 +76,34 @@ def _scores_table(scores: pd.DataFrame) -> pa.Table:
 
 def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quarantined: np.ndarray,
                   approved: bool) -> dict[str, Path]:
-    """Write the Parquet outputs into ``staging``: clean (approved only), quarantine and scores."""
+    """Write the Parquet outputs into ``staging``: clean (approved only), quarantine and scores.
+
+    The batch is streamed one row group at a time, so memory holds one partition plus the quarantined rows.
+    """
     staging.mkdir(parents=True, exist_ok=True)
-    table = pq.read_table(batch_path)
-    keep = np.ones(table.num_rows, dtype=bool)
-    keep[quarantined] = False
+    pf = pq.ParquetFile(batch_path)
+    q_rows = np.sort(np.asarray(quarantined, dtype=np.int64))
+    keep = np.ones(pf.metadata.num_rows, dtype=bool)
+    keep[q_rows] = False
     written: dict[str, Path] = {}
-    if approved:
-        _write_table(table.filter(pa.array(keep)), staging / "clean.parquet")
+    parts: list[pa.Table] = []
+    writer = pq.ParquetWriter(staging / "clean.parquet", pf.schema_arrow, compression="zstd") if approved else None
+    try:
+        offset = 0
+        for i in range(pf.metadata.num_row_groups):
+            group = pf.read_row_group(i)
+            mask = keep[offset:offset + group.num_rows]
+            offset += group.num_rows
+            if writer is not None:
+                writer.write_table(group.filter(pa.array(mask)))
+            if not mask.all():
+                parts.append(group.filter(pa.array(~mask)))
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is not None:
         written["clean.parquet"] = staging / "clean.parquet"
-    q_rows = np.asarray(quarantined, dtype=np.int64)
-    q = table.take(pa.array(q_rows)) if len(q_rows) else table.slice(0, 0)
+    q = pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table()
     by_row = scores.set_index("row")
     q = q.append_column("row", pa.array(q_rows))
     q = q.append_column("score", pa.array(by_row["score"].reindex(q_rows).to_numpy(dtype=np.float64)))
