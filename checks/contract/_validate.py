@@ -256,7 +256,9 @@ class _Validator:
                 if r not in ready:
                     self.parts.add_batch(r.gx_type, r.column, f"expect:error:{r.column}", "column absent from the batch")
             if ready:
-                whole = pd.DataFrame({c: pd.concat(v) for c, v in self.agg_cols.items() if v})
+                data = {c: pd.concat(v) for c, v in self.agg_cols.items() if v}
+                # table-level rules (row counts...) read no column: give GX the batch's length
+                whole = pd.DataFrame(data) if data else pd.DataFrame(index=pd.RangeIndex(self.rows))
                 self._gx(whole, ready, rows=False)
         return ValidationResult(self.parts.frame(), self.rows, self.engine)
 

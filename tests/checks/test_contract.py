@@ -276,3 +276,11 @@ def test_datetime_and_boolean_columns() -> None:
     assert got == [(1, "expect:in_range:d"), (2, "expect:type:b"), (2, "expect:type:d"),
                    (3, "expect:not_null:b"), (3, "expect:not_null:d")]
     pd.testing.assert_frame_equal(validate(bat, c, engine="gx").failures, validate(bat, c).failures)
+
+
+def test_table_level_user_expectation_sees_the_whole_batch(contract: Contract, ref: pd.DataFrame) -> None:
+    c = Contract.from_toml(contract.to_toml() + (
+        '\n[[expectations]]\ntype = "expect_table_row_count_to_be_between"\nmin_value = 1\nmax_value = 10\n'))
+    for size in (7, 1000):
+        f = validate(ref.head(50), c, chunk_rows=size).failures
+        assert f["reason"].tolist() == ["expect:row_count_to_be_between:*"] and f["value"].tolist() == ["50"]
