@@ -155,7 +155,7 @@ def main() -> None:
         corrupt(make_frame(a.rows // 4, a.cols, seed=2), seed=3).to_parquet(small, row_group_size=a.chunk_rows)
         results["large"].append(_sub("stream", a.rows // 4, a.cols, a.ref_rows, a.chunk_rows, small))
     for cols in [int(c) for c in a.wide_cols.split(",")]:
-        modes = ["auto", "gx"] if not a.quick or cols <= 250 else ["auto"]
+        modes = ["auto", "gx", "plain_gx"] if not a.quick or cols <= 250 else ["auto"]
         for mode in modes:
             results["wide"].append(_sub(mode, a.wide_rows, cols, a.wide_rows, a.wide_rows, None))
     results["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
