@@ -98,7 +98,8 @@ class _Sampler:
 
     def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
         inside = [r for t, r in self.samples if start <= t <= end]
-        return max(inside) if inside else 0
+        before = [r for t, r in self.samples if t < start][-1:]  # a stage shorter than one sampling interval
+        return max(inside + before) if inside or before else 0
 
 
 def _mb(n: float) -> float:
