@@ -32,6 +32,7 @@ __all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS"]
 ROW_DETECTORS = ("iforest", "ecod", "hbos", "knn")
 BATCH_DETECTORS = ("label", "duplicate", "cluster", "source")
 _EPS = 1e-12
+MAX_RULE_SHARE = 0.25  # duplicate/cluster rules that fire on more of the batch than this do not lift scores
 
 
 def _make_detector(name: str, random_state: int) -> OutlierDetector:
@@ -196,6 +197,8 @@ class RowScorer:
         if p_rows is not None:
             self._outlier_reasons(batch, p_rows, outlier, flagged, reasons)
         for f in findings:
+            if f.name in ("duplicate", "cluster") and f.fires.mean() > MAX_RULE_SHARE:
+                continue
             for i in np.flatnonzero(f.fires & flagged if f.calibrated else f.fires):
                 reasons[int(i)].extend(f.reasons.get(int(i), [f.default_reason]))
                 flagged[i] = True
@@ -228,6 +231,8 @@ class RowScorer:
         """Rule-based detectors that fire lift a row's score above the threshold (by their strength)."""
         thr = self.threshold_
         for f in findings:
+            if f.name in ("duplicate", "cluster") and f.fires.mean() > MAX_RULE_SHARE:
+                continue  # a rule firing on most of the batch describes the data (e.g. records that repeat), not poison
             if not f.calibrated:
                 lifted = thr + (1.0 - thr) * (0.5 + 0.5 * np.clip(f.score, 0.0, 1.0))
                 score = np.where(f.fires, np.maximum(score, lifted), score)

@@ -61,7 +61,10 @@ def duplicate_finding(
     score = np.zeros(n)
     reasons: dict[int, list[str]] = {}
     labels = None if scorer.label_column is None else label_keys(batch[scorer.label_column])
-    ref_labels = None if scorer.reference_labels_ is None else label_keys(scorer.reference_labels_)
+    ref_labels = (
+        None if scorer.reference_labels_ is None or not scorer.has_reference_
+        else label_keys(scorer.reference_labels_)
+    )
 
     def add(rows: np.ndarray, code: str, strength: np.ndarray | float) -> None:
         fires[rows] = True
@@ -72,10 +75,10 @@ def duplicate_finding(
     for kind, step, offsets in (("exact", None, (0.0,)), ("near", STEP, (0.0, 0.5)), ("coarse", COARSE, (0.0,))):
         for off in offsets:
             ids = group_ids(X, step, off)
-            ref_ids = group_ids(ref_X, step, off) if scorer.has_reference_ else np.zeros(0, dtype=np.uint64)
+            ref_ids = group_ids(ref_X, step, off)  # the fit rows: the reference, or the batch fitted on itself
             in_batch = _counts(ids, ids)
             in_ref = _counts(ids, ref_ids)
-            dup = (in_batch > 1) | (in_ref > 0)
+            dup = (in_batch > 1) | ((in_ref > 0) & scorer.has_reference_)
             if not dup.any():
                 continue
             if kind == "exact":
@@ -83,7 +86,7 @@ def duplicate_finding(
                 for i in np.flatnonzero(dup):
                     reasons.setdefault(int(i), []).append("duplicate:exact")
             # flood: many more copies than the reference's rate of that point (or cell) predicts
-            expected = (in_ref + 0.5) * n / n_ref if scorer.has_reference_ else np.full(n, 1.0)
+            expected = (in_ref + 0.5) * n / n_ref
             tail = poisson.sf(in_batch - 1, expected)
             flood = (in_batch >= FLOOD_MIN) & (tail < FLOOD_P)
             if flood.any() and labels is not None:
@@ -97,7 +100,8 @@ def duplicate_finding(
             if labels is None or kind == "coarse":
                 continue
             doubt = None if label_p is None else label_p[dup]
-            conflict = _conflicts(ids[dup], labels[dup], ref_ids, ref_labels, doubt)
+            trusted_ids = ref_ids if scorer.has_reference_ else np.zeros(0, dtype=np.uint64)
+            conflict = _conflicts(ids[dup], labels[dup], trusted_ids, ref_labels, doubt)
             if conflict.any():
                 add(np.flatnonzero(dup)[conflict], "duplicate:conflicting_label", 0.8)
     for key in list(reasons):
