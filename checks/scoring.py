@@ -102,15 +102,21 @@ class RowScorer:
             base = base.iloc[np.sort(rng.choice(len(base), self.max_fit_rows, replace=False))]
         self.preprocessor_ = TabularPreprocessor(exclude=exclude).fit(base)
         X = self.preprocessor_.transform(base)
-        if not has_ref and self.self_fit_trim > 0 and len(X) >= 20:
+        X_out = X[:0]
+        if not has_ref and self.self_fit_trim > 0 and len(X) >= 20 and self.row_detectors_:
             # robust self-fit: fit on the batch, drop its most outlying rows, refit on the rest
-            heldout = self._crossfit(X, rng)
-            combined = _combine(np.column_stack([heldout[d] for d in self.row_detectors_]))
+            first = self._crossfit(X, rng)
+            ranks = np.column_stack([EmpiricalCalibrator().fit(first[d]).transform(first[d]) for d in first])
+            combined = _combine(ranks)
             keep = combined <= np.quantile(combined, 1.0 - self.self_fit_trim)
-            X = X[keep]
+            X, X_out = X[keep], X[~keep]
             base = base.iloc[np.flatnonzero(keep)]
         heldout = self._crossfit(X, rng)
         self.models_ = {d: _make_detector(d, self.random_state).fit(X) for d in self.row_detectors_}
+        if len(X_out):
+            # the trimmed rows were held out of every fit: their scores complete the batch's own distribution,
+            # so about fp_budget of a batch like this one is flagged (not the trimmed share)
+            heldout = {d: np.concatenate([heldout[d], self.models_[d].score_samples(X_out)]) for d in heldout}
         self.calibrators_ = {d: EmpiricalCalibrator().fit(heldout[d]) for d in self.row_detectors_}
         families: dict[str, np.ndarray] = {}
         if self.row_detectors_:
