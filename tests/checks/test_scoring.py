@@ -98,9 +98,11 @@ def test_no_reference_fits_on_the_batch(credit: dict[str, pd.DataFrame]) -> None
     batch, truth = credit["batch_poisoned"], credit["batch_poisoned.truth"]
     out = RowScorer(label_column="class").fit(None, batch).score(batch)
     _check_contract(out, len(batch))
-    ood = truth["kind"].to_numpy() == "ood"
-    assert out["flagged"][ood].sum() >= 3 and out["score"][ood].min() > 0.95
-    assert out["flagged"].mean() < 0.15
+    kinds = truth["kind"].astype(str).to_numpy()
+    ood = kinds == "ood"
+    # no trusted rows: the FP budget applies to the batch itself, and the OOD rows rank above the clean ones
+    assert roc_auc_score(ood[(kinds == "clean") | ood], out["score"][(kinds == "clean") | ood]) > 0.95
+    assert out["flagged"][ood].any() and out["flagged"].mean() < 0.08
 
 
 def test_deterministic_and_seed_sensitive(credit: dict[str, pd.DataFrame]) -> None:
