@@ -94,8 +94,12 @@ def _fmt(val: Any) -> str:
     return str(val)
 
 
-def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine: pd.DataFrame) -> str:
-    """The report page as a string (deterministic for the same inputs)."""
+def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine: pd.DataFrame,
+                       reasons: dict[int, list[str]] | None = None) -> str:
+    """The report page as a string (deterministic for the same inputs).
+
+    ``scores`` may leave out its ``reasons`` column when ``reasons`` maps the most suspicious rows to theirs.
+    """
     src = summary.get("source", {})
     verdict = str(summary.get("verdict", "rejected"))
     counts = summary.get("counts", {})
@@ -138,17 +142,27 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
             out.append(svg_histogram(scores[col].to_numpy(dtype=float), flagged, title=col))
     out.append("</div>")
     out.append("<h2>Most suspicious rows</h2>")
-    out.append(_suspicious(scores, quarantine))
+    out.append(_suspicious(scores, quarantine, reasons))
     out.append("<p class='muted'>Row numbers are 0-based positions in the source file. "
                "Verify this run with <code>trainguard ledger show DIGEST</code>.</p></body></html>")
     return "\n".join(out)
 
 
-def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, k: int = 25) -> str:
+_TOP_K = 25
+
+
+def _top_rows(scores: pd.DataFrame, k: int = _TOP_K) -> pd.DataFrame:
+    return scores.sort_values(["score", "row"], ascending=[False, True], kind="stable").head(k)
+
+
+def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, reasons: dict[int, list[str]] | None,
+                k: int = _TOP_K) -> str:
     if scores.empty:
         return '<p class="muted">no rows were scored</p>'
-    top = scores.sort_values(["score", "row"], ascending=[False, True], kind="stable").head(k)
-    table = top[["row", "score", "flagged", "reasons"]].copy()
+    top = _top_rows(scores, k)
+    table = top[["row", "score", "flagged"]].copy()
+    table["reasons"] = top["reasons"] if "reasons" in top.columns else [
+        (reasons or {}).get(int(r), []) for r in top["row"]]
     if not quarantine.empty and "row" in quarantine.columns:
         data_cols = [c for c in quarantine.columns if c not in ("row", "reasons", "score")]
         values = quarantine.set_index("row")[data_cols]
@@ -165,9 +179,20 @@ def render_report(out_dir: str | Path) -> Path:
 
     out = Path(out_dir)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    scores = pd.read_parquet(out / "scores.parquet") if (out / "scores.parquet").exists() else pd.DataFrame()
+    scores, reasons = pd.DataFrame(), None
+    if (out / "scores.parquet").exists():  # everything but the per-row reason lists, then those of the top rows
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(out / "scores.parquet")
+        scores = pf.read(columns=[c for c in pf.schema_arrow.names if c != "reasons"]).to_pandas()
+        top = _top_rows(scores)["row"].to_numpy()
+        if len(top):
+            col = pf.read(columns=["row", "reasons"])
+            positions = np.searchsorted(col.column("row").to_numpy(), top)
+            reasons = {int(r): list(v or []) for r, v in zip(top, col.column("reasons").take(positions).to_pylist(),
+                                                              strict=True)}
     quarantine = pd.read_parquet(out / "quarantine.parquet") if (out / "quarantine.parquet").exists() \
         else pd.DataFrame()
     target = out / "report.html"
-    atomic_write_bytes(target, render_report_html(summary, scores, quarantine).encode("utf-8"))
+    atomic_write_bytes(target, render_report_html(summary, scores, quarantine, reasons).encode("utf-8"))
     return target

@@ -57,3 +57,19 @@ def test_histogram_counts_every_row(values: list[float], data: st.DataObject) ->
     counts = [int(m) for m in re.findall(r": (\d+) (?:rows|flagged)</title>", svg)]
     assert sum(counts) == len(values)
     assert svg.startswith("<svg") and svg.endswith("</svg>")
+
+
+def test_render_report_from_an_output_dir(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pipelines.outputs import _scores_table
+    from pipelines.report import render_report
+
+    (tmp_path / "summary.json").write_text(json.dumps(_summary()), encoding="utf-8")
+    pq.write_table(_scores_table(_scores()), tmp_path / "scores.parquet")
+    html = render_report(tmp_path).read_text(encoding="utf-8")
+    top = html[html.index("Most suspicious rows"):]
+    assert "label:inconsistent" in top and "expect:not_null:age" in top  # reasons of the top rows, read lazily
+    assert top.index("label:inconsistent") < top.index("expect:not_null:age")  # highest score first
