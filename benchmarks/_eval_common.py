@@ -41,6 +41,7 @@ def environment() -> dict[str, Any]:
         "commit": git("rev-parse", "HEAD"),
         "checks_commit": git("log", "-1", "--format=%H %cI %s", "--", "checks/"),
         "checks_dirty": bool(git("status", "--porcelain", "--", "checks/")),
+        "checks_uncommitted_files": git("status", "--porcelain", "--", "checks/").splitlines(),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "loadavg_start": list(os.getloadavg()),
         "cpus": os.cpu_count(),
@@ -207,7 +208,8 @@ def _env_line(doc: dict[str, Any]) -> str:
     env = doc["environment"]
     la = ", ".join(f"{x:.2f}" for x in env["loadavg_start"])
     le = ", ".join(f"{x:.2f}" for x in doc.get("loadavg_end", []))
-    dirty = " (checks/ had uncommitted changes)" if env.get("checks_dirty") else ""
+    files = ", ".join(env.get("checks_uncommitted_files", []))
+    dirty = f" (uncommitted in checks/ at start: {files or 'yes'})" if env.get("checks_dirty") else " (checks/ clean)"
     return (f"Run `{doc['command'].strip()}` ({doc['run']}, file `{doc['_file']}`), started {env['started_utc']}, "
             f"{doc.get('seconds', 0):.0f} s, load average at start {la} / end {le} on {env['cpus']} cores. "
             f"Code: commit `{env['commit']}`; last checks/ commit `{env['checks_commit']}`{dirty}.")
