@@ -139,6 +139,15 @@ class Contract:
             raise ChecksConfigError("config:contract_unreadable", f"{path}: cannot read the contract ({exc})") from None
         return cls.from_toml(text, path=path)
 
+    def to_file(self, path: str) -> None:
+        """Write the TOML text to ``path`` (UTF-8, atomically)."""
+        import os
+
+        tmp = f"{path}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(self.to_toml())
+        os.replace(tmp, path)
+
     def digest(self) -> str:
         """``sha256:<hex>`` of the canonical JSON of the contract (independent of TOML formatting)."""
         blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -54,6 +56,15 @@ def test_toml_round_trip_and_digest(contract: Contract) -> None:
     back = Contract.from_toml(text)
     assert back == contract and back.digest() == contract.digest()
     assert contract.digest().startswith("sha256:") and len(contract.digest()) == 71
+
+
+def test_contract_file(contract: Contract, tmp_path: Path) -> None:
+    path = str(tmp_path / "credit.toml")
+    contract.to_file(path)
+    assert Contract.from_file(path) == contract
+    with pytest.raises(ChecksConfigError) as info:
+        Contract.from_file(str(tmp_path / "absent.toml"))
+    assert info.value.code == "config:contract_unreadable" and "absent.toml" in info.value.message
 
 
 def test_user_expectations_any_gx_name(ref: pd.DataFrame, contract: Contract) -> None:
