@@ -50,7 +50,7 @@ def infer_contract(
     """Infer a :class:`Contract` from a trusted reference (DataFrame, or a Parquet/CSV path).
 
     >>> import pandas as pd
-    >>> c = infer_contract(pd.DataFrame({"age": [20, 30, 40], "color": ["red", "blue", "red"]}))
+    >>> c = infer_contract(pd.DataFrame({"age": [20, 30, 40, 50], "color": ["red", "blue", "red", "blue"]}))
     >>> c.columns["age"].type, c.columns["color"].allowed
     ('integer', ['blue', 'red'])
     """

@@ -295,3 +295,19 @@ def test_table_level_user_expectation_sees_the_whole_batch(contract: Contract, r
     for size in (7, 1000):
         f = validate(ref.head(50), c, chunk_rows=size).failures
         assert f["reason"].tolist() == ["expect:row_count_to_be_between:*"] and f["value"].tolist() == ["50"]
+
+
+def test_docstring_examples_run() -> None:
+    import doctest
+
+    import checks._frames
+    import checks.contract
+    import checks.contract._infer
+    import checks.contract._model
+    import checks.contract._validate
+    import checks.drift
+
+    for mod in (checks.contract, checks.contract._infer, checks.contract._model, checks.contract._validate,
+                checks.drift, checks._frames):
+        result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert result.failed == 0, mod.__name__

@@ -8,6 +8,7 @@ from datetime import UTC
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,15 @@ _CONTRACT = infer_contract(_REF)
 )
 def test_validate_never_raises(cols: list, rows: int, data: st.DataObject) -> None:
     frame = pd.DataFrame([[data.draw(_cell) for _ in cols] for _ in range(rows)], columns=cols)
+    dtype = data.draw(st.sampled_from([None, "string", "str", "arrow"]))
+    if dtype is not None:  # the same cells as pandas-3 / nullable / Arrow-backed columns, when they convert
+        for pos in range(frame.shape[1]):
+            col = frame.iloc[:, pos]
+            try:
+                conv = col.astype(pd.ArrowDtype(pa.string()) if dtype == "arrow" else dtype)
+            except (TypeError, ValueError, UnicodeDecodeError, pa.ArrowException):
+                continue
+            frame.isetitem(pos, conv)
     res = validate(frame, _CONTRACT, chunk_rows=data.draw(st.integers(1, 4)))
     assert list(res.failures.columns) == FAILURE_COLUMNS
     assert res.failures["reason"].str.match(r"^(expect|schema):").all()
