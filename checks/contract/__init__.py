@@ -8,6 +8,7 @@
 ['expect:in_range:age', 'expect:in_set:color']
 """
 
+from checks._frames import iter_chunks as read_chunks
 from checks.contract._infer import infer_contract
 from checks.contract._model import ColumnSpec, Contract
 from checks.contract._validate import FAILURE_COLUMNS, ValidationResult, validate, validate_chunks
@@ -18,6 +19,7 @@ __all__ = [
     "Contract",
     "ValidationResult",
     "infer_contract",
+    "read_chunks",
     "validate",
     "validate_chunks",
 ]

@@ -311,3 +311,23 @@ def test_docstring_examples_run() -> None:
                 checks.drift, checks._frames):
         result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert result.failed == 0, mod.__name__
+
+
+def test_read_chunks_from_files(contract: Contract, ref: pd.DataFrame, tmp_path: Path) -> None:
+    from checks.contract import read_chunks
+
+    b = ref.copy()
+    b.loc[[3, 250], "age"] = 1000
+    whole = validate(b, contract).failures
+    b.to_parquet(tmp_path / "b.parquet", row_group_size=90)
+    b.to_csv(tmp_path / "b.csv", index=False)
+    for name in ("b.parquet", "b.csv"):
+        got = validate_chunks(read_chunks(tmp_path / name, chunk_rows=64), contract).failures
+        pd.testing.assert_frame_equal(got, whole)
+    (tmp_path / "bad.csv").write_bytes(b"age,color\n" + b"1,red\n" * 5 + b"2,r\xfcd\n")
+    with pytest.raises(ChecksDataError) as info:
+        list(read_chunks(tmp_path / "bad.csv", chunk_rows=2))
+    assert info.value.code == "data:not_utf8"
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ChecksDataError):
+        list(read_chunks(tmp_path / "broken.parquet"))
