@@ -76,24 +76,28 @@ def run(rows: int, reference_rows: int, pyod: bool) -> dict[str, Any]:
     for mode, label in (("no_label", None), ("with_label", "label")):
         frame = features if label is None else batch
         ref_m = ref.drop(columns=["label"]) if label is None else ref
-        scorer, t_fit = _timed(lambda label=label, ref_m=ref_m: RowScorer(label_column=label).fit(ref_m))
+        scorer, t_fit = _timed(lambda label=label, ref_m=ref_m: RowScorer(label_column=label).fit(ref_m), "fit")
         stages: dict[str, float] = {"fit": t_fit}
-        X, stages["preprocess"] = _timed(lambda frame=frame, scorer=scorer: scorer.preprocessor_.transform(frame))
+        X, stages["preprocess"] = _timed(lambda frame=frame, scorer=scorer: scorer.preprocessor_.transform(frame), "preprocess")
         for d in scorer.row_detectors_:
-            raw, stages[d] = _timed(lambda d=d, X=X, scorer=scorer: scorer.models_[d].score_samples(X))
+            raw, stages[d] = _timed(lambda d=d, X=X, scorer=scorer: scorer.models_[d].score_samples(X), d)
             _, stages[f"{d}_calibrate"] = _timed(lambda d=d, raw=raw, scorer=scorer: scorer.calibrators_[d].transform(raw))
         del X
-        parts, stages["score_partition"] = _timed(lambda frame=frame, scorer=scorer: scorer.score_partition(frame))
-        out, stages["finalize"] = _timed(lambda frame=frame, parts=parts, scorer=scorer: scorer.finalize(frame, parts))
+        parts, stages["score_partition"] = _timed(
+            lambda frame=frame, scorer=scorer: scorer.score_partition(frame), "score_partition")
+        out, stages["finalize"] = _timed(
+            lambda frame=frame, parts=parts, scorer=scorer: scorer.finalize(frame, parts), "finalize")
         _, stages["score_end_to_end"] = _timed(lambda frame=frame, scorer=scorer: scorer.score(frame), "score")
         doc[mode] = {
             "stages_s": {k: round(v, 3) for k, v in stages.items()},
             "score_end_to_end_cpu_s": round(CPU["score"], 3),
+            "cpu_s": {k: round(v, 3) for k, v in CPU.items()},
             "flag_rate": float(out["flagged"].mean()),
             "peak_rss_mb": round(_peak_mb(), 1),
             "goal_15s_met": bool(stages["score_end_to_end"] <= 15.0),
         }
         print(mode, doc[mode], flush=True)
+        CPU.clear()
         del parts, out, scorer
     if pyod:
         from pyod.models.ecod import ECOD
@@ -104,11 +108,12 @@ def run(rows: int, reference_rows: int, pyod: bool) -> dict[str, Any]:
         pre = TabularPreprocessor(exclude=("label",)).fit(ref)
         Xr, Xb = pre.transform(ref), pre.transform(features)
         ecod, t_fit = _timed(lambda: ECOD().fit(Xr))
-        _, t_score = _timed(lambda: ecod.decision_function(Xb))
-        doc["pyod_ecod"] = {"fit_s": round(t_fit, 3), "score_s": round(t_score, 3)}
+        _, t_score = _timed(lambda: ecod.decision_function(Xb), "pyod_ecod")
+        doc["pyod_ecod"] = {"fit_s": round(t_fit, 3), "score_s": round(t_score, 3), "score_cpu_s": round(CPU["pyod_ecod"], 3)}
         forest, t_fit = _timed(lambda: IForest(random_state=0).fit(Xr))
-        _, t_score = _timed(lambda: forest.decision_function(Xb))
-        doc["pyod_iforest"] = {"fit_s": round(t_fit, 3), "score_s": round(t_score, 3)}
+        _, t_score = _timed(lambda: forest.decision_function(Xb), "pyod_iforest")
+        doc["pyod_iforest"] = {
+            "fit_s": round(t_fit, 3), "score_s": round(t_score, 3), "score_cpu_s": round(CPU["pyod_iforest"], 3)}
         print("pyod", doc["pyod_ecod"], doc["pyod_iforest"], flush=True)
     doc["load_average_end"] = os.getloadavg()
     doc["peak_rss_mb"] = round(_peak_mb(), 1)
