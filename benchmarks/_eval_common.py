@@ -37,8 +37,15 @@ def environment() -> dict[str, Any]:
         pyod_v = pyod.__version__
     except Exception:  # noqa: BLE001
         pyod_v = "absent"
+    try:
+        import checks
+
+        checks_from = str(Path(checks.__file__).resolve().parent)
+    except Exception:  # noqa: BLE001
+        checks_from = "not importable"
     return {
         "commit": git("rev-parse", "HEAD"),
+        "checks_imported_from": checks_from,
         "checks_commit": git("log", "-1", "--format=%H %cI %s", "--", "checks/"),
         "checks_dirty": bool(git("status", "--porcelain", "--", "checks/")),
         "checks_uncommitted_files": git("status", "--porcelain", "--", "checks/").splitlines(),
@@ -210,6 +217,10 @@ def _env_line(doc: dict[str, Any]) -> str:
     le = ", ".join(f"{x:.2f}" for x in doc.get("loadavg_end", []))
     files = ", ".join(env.get("checks_uncommitted_files", []))
     dirty = f" (uncommitted in checks/ at start: {files or 'yes'})" if env.get("checks_dirty") else " (checks/ clean)"
+    src = env.get("checks_imported_from", "")
+    if src and not src.startswith(str(ROOT)):
+        dirty = (f" (working tree had uncommitted checks/ files, so `checks` was imported from a `git archive HEAD`"
+                 f" export of that commit at {src})")
     return (f"Run `{doc['command'].strip()}` ({doc['run']}, file `{doc['_file']}`), started {env['started_utc']}, "
             f"{doc.get('seconds', 0):.0f} s, load average at start {la} / end {le} on {env['cpus']} cores. "
             f"Code: commit `{env['commit']}`; last checks/ commit `{env['checks_commit']}`{dirty}.")
