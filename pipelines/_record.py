@@ -16,7 +16,6 @@ from __future__ import annotations
 import getpass
 import hashlib
 import os
-import pickle
 import platform
 import re
 from pathlib import Path
@@ -27,7 +26,7 @@ import pandas as pd
 from pipelines.errors import PipelineInputError
 from pipelines.policy import Decision
 
-__all__ = ["ERROR_EXIT", "resolve_reference", "run_summary", "error_summary", "record_attempt", "artifacts"]
+__all__ = ["ERROR_EXIT", "describe_detectors", "resolve_reference", "run_summary", "error_summary", "record_attempt", "artifacts"]
 
 ERROR_EXIT = 2
 
@@ -102,8 +101,8 @@ def _failure_summary(failures: pd.DataFrame) -> dict[str, Any]:
     return {"total": int(len(failures)), "by_check": rows}
 
 
-def _detectors(scorer_path: str) -> Any:
-    scorer = pickle.loads(Path(scorer_path).read_bytes())  # noqa: S301 - our own artifact from fit_scorer
+def describe_detectors(scorer: Any) -> Any:
+    """JSON-able description of a fitted scorer's detectors (names, versions, parameters) for the ledger."""
     if hasattr(scorer, "describe"):
         return scorer.describe()
     params = scorer.get_params() if hasattr(scorer, "get_params") else {}
@@ -117,7 +116,7 @@ def _records(df: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 
 def run_summary(ctx: dict[str, Any], decision: Decision, scores: pd.DataFrame, failures: pd.DataFrame,
-                drift: pd.DataFrame | None, contract: dict[str, Any], scorer_path: str) -> dict[str, Any]:
+                drift: pd.DataFrame | None, contract: dict[str, Any], detectors: Any) -> dict[str, Any]:
     """The deterministic summary.json of a scored run (no times, no run ids)."""
     from provenance.hashing import file_digest
 
@@ -136,7 +135,7 @@ def run_summary(ctx: dict[str, Any], decision: Decision, scores: pd.DataFrame, f
         "reference": {"uri": ref["uri"], "digest": ref["digest"], "origin": ref["origin"]} if ref else None,
         "contract": {"digest": contract["digest"], "origin": contract["origin"]},
         "config_digest": ctx["config"].digest(), "code_version": _code_version(),
-        "detectors": _detectors(scorer_path), "drift": _records(drift), "failures": _failure_summary(failures),
+        "detectors": detectors, "drift": _records(drift), "failures": _failure_summary(failures),
         "outputs": outs,
     }
 

@@ -146,7 +146,8 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     params = {"label_column": ctx["label_column"], "source_column": ctx["source_column"],
               "fp_budget": config.fp_budget, "random_state": config.random_state}
     with _stage(ctx, "fit"):
-        scorer = tasks.fit_scorer(batch["path"], ref_path, params, str(work))
+        fitted = tasks.fit_scorer(batch["path"], ref_path, params, str(work))
+    scorer = fitted["path"]
     with _stage(ctx, "score"):
         futures = [tasks.score_partition.submit(scorer, batch["path"], g, str(work))
                    for g in range(tasks.partition_count(batch["path"]))]
@@ -165,7 +166,7 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     with _stage(ctx, "write"):
         outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
                               quarantined=decision.quarantined, approved=decision.approved)
-        summary = run_summary(ctx, decision, scores, failures, drift, contract, scorer)
+        summary = run_summary(ctx, decision, scores, failures, drift, contract, fitted["detectors"])
         contract_text = Path(contract["toml"]).read_text(encoding="utf-8")
     with _stage(ctx, "ledger"):
         entries = record_attempt(ctx, summary, staging)

@@ -128,16 +128,21 @@ def check_drift(batch_path: str, reference_path: str, reference_digest: str, pro
 
 
 @task(name="fit-scorer", persist_result=False)
-def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, Any], work_dir: str) -> str:
-    """Fit the row scorer on the reference (or robustly on the batch itself) and save it in the work dir."""
+def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, Any],
+               work_dir: str) -> dict[str, Any]:
+    """Fit the row scorer on the reference (or robustly on the batch itself) and save it in the work dir.
+
+    Returns ``{"path": <pickled scorer>, "detectors": <its JSON-able description for the ledger>}``.
+    """
     from checks.scoring import RowScorer
+    from pipelines._record import describe_detectors
 
     reference = load_frame(reference_path) if reference_path else None
     scorer = RowScorer(**params).fit(reference, load_frame(batch_path))
     out = Path(work_dir) / "scorer.pkl"
     # our own fitted object, written and read only inside this run's work dir; input data is never unpickled
     out.write_bytes(pickle.dumps(scorer, protocol=pickle.HIGHEST_PROTOCOL))
-    return str(out)
+    return {"path": str(out), "detectors": describe_detectors(scorer)}
 
 
 def _partition(batch_path: str, group: int) -> pd.DataFrame:
