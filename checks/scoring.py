@@ -191,6 +191,13 @@ class RowScorer:
             families["label"] = label_f.score
             label_p = label_f.score
         findings += run_batch_detectors(self, batch, X, label_p)
+        if self.label_model_ is not None and label_p is not None:
+            already = np.zeros(n, dtype=bool)
+            for f in findings:
+                already |= f.fires & ((label_p > thr) if f.calibrated else True)
+            shift = self.label_model_.prior_shift(batch[self.label_column], label_p, already)
+            if shift is not None:
+                findings.append(shift)
         score = self.final_calibrator_.transform(self._merge_families(families))
         score = self._raise_fired(score, findings)
         source_table = None

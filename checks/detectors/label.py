@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binom
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import KFold, StratifiedKFold
@@ -26,6 +27,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from checks.scoring import RowScorer
 
 __all__ = ["LabelModel"]
+
+SHIFT_P = 1e-6  # binomial tail (Bonferroni over classes) for a class over-represented in the batch
+SHIFT_LIFT = 1.2  # ... and at least this many times its reference share
 
 
 def _tail(p: np.ndarray) -> np.ndarray:
@@ -70,6 +74,7 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         self.classes_, codes = np.unique(keys, return_inverse=True)
         codes = np.asarray(codes)
         n = len(codes)
+        self.class_share_ = np.bincount(codes, minlength=len(self.classes_)) / max(n, 1)
         oof = np.zeros(n)
         folds = min(self.n_folds, n)
         if len(self.classes_) < 2 or folds < 2:
@@ -148,6 +153,7 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         return self.components(X, y)[0]
 
     def finding(self, scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> BatchFinding:
+        """The per-row label finding (``label:inconsistent``, ``label:knn_disagreement``, ``label:unseen``)."""
         assert scorer.label_column is not None
         p, p_conf, p_knn, unseen = self.components(X, batch[scorer.label_column])
         thr = scorer.threshold_
@@ -163,3 +169,29 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
                 codes.append("label:knn_disagreement")
             reasons[int(i)] = codes
         return BatchFinding("label", p, fires, "label:inconsistent", reasons, calibrated=True)
+
+    def prior_shift(self, y: pd.Series, p: np.ndarray, already: np.ndarray) -> BatchFinding | None:
+        """A class far more frequent in the batch than in the reference (a targeted flip moves many rows into
+        it): its most doubted rows, as many as its excess count minus the rows other detectors already flag
+        (``already``), are flagged ``label:prior_shift``."""
+        keys = label_keys(y)
+        pos = np.clip(np.searchsorted(self.classes_, keys), 0, len(self.classes_) - 1)
+        known = self.classes_[pos] == keys
+        n = len(keys)
+        counts = np.bincount(pos[known], minlength=len(self.classes_))
+        expected = self.class_share_ * n
+        tail = binom.sf(counts - 1, n, np.clip(self.class_share_, 1e-9, 1.0))
+        shifted = np.flatnonzero((tail < SHIFT_P / len(self.classes_)) & (counts >= SHIFT_LIFT * expected))
+        if shifted.size == 0:
+            return None
+        fires = np.zeros(n, dtype=bool)
+        for c in shifted:
+            rows = np.flatnonzero(known & (pos == c))
+            excess = int(round(counts[c] - expected[c])) - int(already[rows].sum())
+            if excess <= 0:
+                continue
+            rows = rows[~already[rows]]
+            top = rows[np.argsort(-p[rows], kind="stable")[:excess]]
+            fires[top[p[top] >= 0.5]] = True
+        score = np.where(fires, p, 0.0)
+        return BatchFinding("label_shift", score, fires, "label:prior_shift")

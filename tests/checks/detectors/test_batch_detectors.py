@@ -85,3 +85,25 @@ def test_source_table_singles_out_a_shifted_source() -> None:
     table = source_table(src, score, score > 0.99, None, 0.01).set_index("source")
     assert table.loc["s3", "p_score"] < 1e-6 and table.loc["s3", "auc_score"] > 0.6
     assert table.loc["s1", "p_score"] > 1e-3
+
+
+def test_label_prior_shift_flags_the_excess_of_a_targeted_flip() -> None:
+    """Overlapping classes: per-row label evidence is weak, but the batch's class shares move."""
+
+    def noisy(n: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        frame = pd.DataFrame(rng.normal(size=(n, 3)), columns=["a", "b", "c"])
+        frame["y"] = (frame["a"] + 1.5 * rng.normal(size=n) > 0).astype(int)
+        return frame
+
+    scorer = RowScorer(label_column="y", detectors=("ecod", "label")).fit(noisy(2000, 1))
+    batch = noisy(1500, 2)
+    assert not any("label:prior_shift" in r for r in scorer.score(batch)["reasons"])
+    ones = np.flatnonzero(batch["y"].to_numpy() == 1)
+    flipped = np.random.default_rng(8).choice(ones, len(ones) // 3, replace=False)
+    batch.loc[flipped, "y"] = 0
+    out = scorer.score(batch)
+    shift = np.flatnonzero([("label:prior_shift" in r) for r in out["reasons"]])
+    # flipped rows are ~26% of class 0 here; the doubt ranking nearly doubles that among the flagged excess
+    base_rate = len(flipped) / int((batch["y"] == 0).sum())
+    assert len(shift) > 0.3 * len(flipped) and np.isin(shift, flipped).mean() > 1.5 * base_rate
