@@ -196,8 +196,9 @@ class RowScorer:
             for f in findings:
                 already |= f.fires & ((label_p > thr) if f.calibrated else True)
             shift = self.label_model_.prior_shift(batch[self.label_column], label_p, already)
-            if shift is not None:
-                findings.append(shift)
+            if shift is None:  # the column is always there, so every run of a config has the same schema
+                shift = BatchFinding("label_shift", np.zeros(n), np.zeros(n, dtype=bool), "label:prior_shift")
+            findings.append(shift)
         score = self.final_calibrator_.transform(self._merge_families(families))
         score = self._raise_fired(score, findings)
         source_table = None
