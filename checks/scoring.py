@@ -5,6 +5,14 @@ with the per-row detectors (``score_partition``, pure and picklable for Dask) an
 detectors, combines everything into one score in [0, 1] and flags rows above a threshold set by a
 false-positive budget on held-out trusted rows (``finalize``). The output is the ``scores.parquet`` table of
 DESIGN.md: ``row, score, flagged, reasons, score_<detector>...``.
+
+Reason codes: ``outlier:<iforest|ecod|hbos|knn>``, ``outlier:ecod:feature=<column>`` (most deviant features),
+``label:inconsistent``, ``label:knn_disagreement``, ``label:unseen``, ``label:prior_shift``, ``duplicate:exact``,
+``duplicate:conflicting_label``, ``duplicate:flood``, ``cluster:backdoor`` (+ ``cluster:backdoor:feature=<c>`` or
+``:features=<a>,<b>``), ``cluster:dense_label_group``, ``source:compromised:<name>``, ``score:combined`` (no
+single detector crossed the threshold), plus the ``expect:...`` codes passed in ``row_reasons``. With a source
+column, ``result.attrs["sources"]`` holds the per-source table (rows, flag rate, tests, ``compromised``).
+Unflagged rows share one empty ``reasons`` list object (do not mutate it in place).
 """
 
 from __future__ import annotations
