@@ -97,13 +97,21 @@ def _writer(url: str, key: str, worker: int, count: int) -> None:
 @pytest.mark.slow
 def test_eight_processes_fifty_appends_each(ledger: Ledger, ledger_url: str, key_path: Path) -> None:
     ledger.append(statement(99_999))  # tables and origin exist before the race
-    ctx = mp.get_context("fork")
+    # spawn, not fork: writers are separate programs, and forking a pytest process that Prefect's tests
+    # left threads and at-fork handlers in made children exit 1 at start-up.
+    ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_writer, args=(ledger_url, str(key_path), w, 50)) for w in range(8)]
     for p in procs:
         p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    try:
+        for w, p in enumerate(procs):
+            p.join(180)
+            assert p.exitcode == 0, f"writer {w} exited with {p.exitcode}"
+    finally:
+        for p in procs:  # never leave writers running into the fixture's teardown
+            if p.is_alive():
+                p.kill()
+                p.join(10)
     report = ledger.verify()
     assert report.tree_size == 401
     rows = ledger.log()
@@ -126,7 +134,7 @@ def _endless(url: str, key: str) -> None:
 @pytest.mark.slow
 def test_sigkill_during_append_leaves_a_valid_ledger(ledger: Ledger, ledger_url: str, key_path: Path) -> None:
     ledger.append(statement(0))
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # see test_eight_processes_fifty_appends_each
     for delay in (0.0, 0.0031, 0.0173):
         before = ledger.size()
         p = ctx.Process(target=_endless, args=(ledger_url, str(key_path)))
