@@ -29,6 +29,14 @@ def _files(kind: str) -> list[Path]:
     return sorted((VECTORS / kind).glob("*/*.json")) if VECTORS.is_dir() else []
 
 
+def _vector_params(kind: str) -> list[object]:
+    files = _files(kind)
+    if files:
+        return list(files)
+    reason = f"../shared is absent ({VECTORS}): the RFC 6962 {kind} test vectors are not available here"
+    return [pytest.param(VECTORS / kind, marks=pytest.mark.skip(reason=reason), id="no-vectors")]
+
+
 def _b(text: str | None) -> bytes:
     return base64.b64decode(text) if text else b""
 
@@ -37,7 +45,7 @@ def _id(p: Path) -> str:
     return f"{p.parent.name}/{p.stem}"
 
 
-@pytest.mark.parametrize("path", _files("inclusion"), ids=_id)
+@pytest.mark.parametrize("path", _vector_params("inclusion"), ids=_id)
 def test_inclusion_vector(path: Path, shared_dir: Path) -> None:
     v = json.loads(path.read_text())
     ok = verify_inclusion(v["leafIdx"], v["treeSize"], _b(v["leafHash"]), [_b(p) for p in v["proof"] or []],
@@ -45,7 +53,7 @@ def test_inclusion_vector(path: Path, shared_dir: Path) -> None:
     assert ok is not v["wantErr"], v["desc"]
 
 
-@pytest.mark.parametrize("path", _files("consistency"), ids=_id)
+@pytest.mark.parametrize("path", _vector_params("consistency"), ids=_id)
 def test_consistency_vector(path: Path, shared_dir: Path) -> None:
     v = json.loads(path.read_text())
     ok = verify_consistency(v["size1"], v["size2"], _b(v["root1"]), _b(v["root2"]), [_b(p) for p in v["proof"] or []])
