@@ -43,7 +43,12 @@ __all__ = ["ingest_flow", "ingest"]
 
 def _runner(name: str, address: str | None) -> Any:
     if name == "dask":
+        import logging
+
         from prefect_dask import DaskTaskRunner
+
+        if os.environ.get("DASK_LOGGING__DISTRIBUTED") and not os.environ.get("TRAINGUARD_DEBUG"):
+            logging.getLogger("distributed").setLevel(logging.ERROR)
 
         if address:
             return DaskTaskRunner(address=address)

@@ -22,6 +22,7 @@ def quiet_prefect() -> None:
     """Keep Prefect's logs off stdout and out of the way (set before Prefect is imported)."""
     if not os.environ.get("TRAINGUARD_DEBUG"):
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")  # --runner dask: no cluster chatter
     # Prefect's temporary API server migrates a fresh database on first start: allow for a slow, busy machine
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
