@@ -1,7 +1,7 @@
 """``trainguard`` command line: data on stdout, logs on stderr, exit codes from DESIGN.md.
 
 Exit codes: 0 ok/approved, 1 rejected or refused by policy or gate, 2 bad input or usage (one clear line,
-no traceback), 3 ledger integrity failure. Command modules register themselves with ``register(subparsers)``
+no traceback), 3 ledger integrity failure, 70 internal error (a bug; ``TRAINGUARD_DEBUG=1`` shows the traceback). Command modules register themselves with ``register(subparsers)``
 and must import heavy libraries (pandas, prefect, great_expectations) inside their handlers, so that
 ``trainguard gate`` stays at "hashing plus milliseconds".
 
@@ -20,7 +20,10 @@ from collections.abc import Sequence
 from pipelines.cli import audit_cmd, ingest_cmd
 from pipelines.cli._console import print_error
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "INTERNAL_ERROR"]
+
+#: Exit code of an unexpected failure (a bug): distinct from 1 (rejected or refused) and 2 (bad input).
+INTERNAL_ERROR = 70
 
 _KNOWN_ERROR_BASES = (
     ("checks.errors", "ChecksError"),
@@ -72,10 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print_error("interrupted")
         return 130
-    except Exception as exc:  # noqa: BLE001 - mapped below, re-raised when it is not ours
-        exit_code = _known_error(exc)
-        if exit_code is None or os.environ.get("TRAINGUARD_DEBUG"):
+    except Exception as exc:  # noqa: BLE001 - ours map to their exit code; anything else is a bug (70)
+        if os.environ.get("TRAINGUARD_DEBUG"):
             raise
+        exit_code = _known_error(exc)
+        if exit_code is None:
+            print_error(f"internal error: {type(exc).__name__}: {exc} (this is a bug in trainguard; rerun with "
+                        "TRAINGUARD_DEBUG=1 for the traceback and report it)")
+            return INTERNAL_ERROR
         print_error(str(exc), code=getattr(exc, "code", None))
         return exit_code
     return int(code or 0)

@@ -1,0 +1,75 @@
+"""The CLI dispatcher: every package's errors become one stderr line and their exit code; bugs exit 70."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from checks.errors import ChecksDataError
+from pipelines.cli import main as cli_main
+from pipelines.errors import BatchRejected, PipelineInputError
+from provenance.errors import LedgerIntegrityError, NotApprovedError
+
+
+def _run_raising(exc: BaseException, monkeypatch: pytest.MonkeyPatch) -> int:
+    def handler(args: argparse.Namespace) -> int:
+        raise exc
+
+    real = cli_main.build_parser
+
+    def parser_with_boom() -> argparse.ArgumentParser:
+        parser = real()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.add_parser("boom").set_defaults(func=handler)
+        return parser
+
+    monkeypatch.setattr(cli_main, "build_parser", parser_with_boom)
+    return cli_main.main(["boom"])
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (ChecksDataError("data:empty_file", "x.csv is empty"), 2),
+        (PipelineInputError("input:missing", "no such file: x.csv"), 2),
+        (BatchRejected("policy:rejected", "batch rejected"), 1),
+        (NotApprovedError("gate:unknown", "no entry names sha256:ab"), 1),
+        (LedgerIntegrityError("ledger:bad_leaf", "leaf hash differs", index=4, expected="aa", found="bb"), 3),
+    ],
+)
+def test_known_errors_map_to_their_exit_code_and_one_line(
+    exc: Exception, expected: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TRAINGUARD_DEBUG", raising=False)
+    assert _run_raising(exc, monkeypatch) == expected
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert str(exc) in err.replace("\n", "") and f"[{exc.code}]" in err  # type: ignore[attr-defined]
+
+
+def test_unexpected_error_is_internal_not_rejected(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TRAINGUARD_DEBUG", raising=False)
+    assert _run_raising(ZeroDivisionError("division by zero"), monkeypatch) == cli_main.INTERNAL_ERROR == 70
+    err = capsys.readouterr().err
+    assert "internal error: ZeroDivisionError" in err and "TRAINGUARD_DEBUG=1" in err and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINGUARD_DEBUG", "1")
+    with pytest.raises(ZeroDivisionError):
+        _run_raising(ZeroDivisionError("division by zero"), monkeypatch)
+
+
+def test_every_command_has_an_example_in_its_help() -> None:
+    parser = cli_main.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, cmd in sub.choices.items():
+        nested = [a for a in cmd._actions if isinstance(a, argparse._SubParsersAction)]
+        parsers = {f"{name} {n}": p for n, p in nested[0].choices.items()} if nested else {name: cmd}
+        missing += [n for n, p in parsers.items() if "Example" not in (p.epilog or "")]
+    assert not missing, f"commands without an example in --help: {missing}"
