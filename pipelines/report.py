@@ -108,7 +108,7 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
         f"<title>trainguard: {escape(str(src.get('name', '')))} {escape(verdict)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>trainguard ingestion report: {escape(str(src.get('name', '')))}</h1>",
-        f'<p><span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span></p>',
+        f'<p><span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span>{_quarantine_note(counts)}</p>',
         "<table>",
     ]
     facts = [("source", src.get("uri")), ("digest", src.get("digest")), ("format", src.get("format")),
@@ -133,8 +133,12 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
     failures = summary.get("failures", {})
     out.append(f"<h2>Contract failures ({failures.get('total', 0)})</h2>")
     out.append(_table(pd.DataFrame(failures.get("by_check", []))))
-    out.append("<h2>Drift against the reference</h2>")
-    out.append(_table(pd.DataFrame(summary.get("drift", []))))
+    drift = pd.DataFrame(summary.get("drift", []))
+    if "drifted" in drift.columns:  # drifted columns first, then the table's own order
+        drift = drift.sort_values("drifted", ascending=False, kind="stable")
+    n_drifted = int(drift["drifted"].astype(bool).sum()) if "drifted" in drift.columns else 0
+    out.append(f"<h2>Drift against the reference ({n_drifted} of {len(drift)} tests drifted)</h2>")
+    out.append(_table(drift))
     out.append("<h2>Score histograms</h2><p class='muted'>grey: kept rows, red: flagged rows</p><div class='hists'>")
     if not scores.empty:
         flagged = scores["flagged"].to_numpy(dtype=bool)
@@ -171,6 +175,14 @@ def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, reasons: dict[in
             for r in table["row"]
         ]
     return _table(table.reset_index(drop=True), max_rows=k)
+
+
+def _quarantine_note(counts: dict[str, Any]) -> str:
+    """' with N of M rows quarantined' next to an approved verdict, so the badge is not read as 'all clean'."""
+    quarantined = int(counts.get("quarantined") or 0)
+    if not quarantined:
+        return ""
+    return f" &nbsp;with {quarantined} of {int(counts.get('rows') or 0)} rows quarantined"
 
 
 def render_report(out_dir: str | Path) -> Path:

@@ -73,3 +73,18 @@ def test_render_report_from_an_output_dir(tmp_path) -> None:  # type: ignore[no-
     top = html[html.index("Most suspicious rows"):]
     assert "label:inconsistent" in top and "expect:not_null:age" in top  # reasons of the top rows, read lazily
     assert top.index("label:inconsistent") < top.index("expect:not_null:age")  # highest score first
+
+
+def test_approved_badge_says_rows_were_quarantined_and_drifted_columns_come_first() -> None:
+    summary = _summary()
+    summary["drift"] = [
+        {"column": "age", "test": "ks", "statistic": 0.01, "threshold": 0.1, "drifted": False},
+        {"column": "job", "test": "js", "statistic": 0.3, "threshold": 0.1, "drifted": True},
+    ]
+    html = render_report_html(summary, _scores(), pd.DataFrame())
+    assert "with 2 of 5 rows quarantined" in html
+    assert "(1 of 2 tests drifted)" in html
+    drift_section = html[html.index("Drift against the reference"):html.index("Score histograms")]
+    assert drift_section.index("<td>job</td>") < drift_section.index("<td>age</td>")
+    summary["counts"] = {"rows": 5, "flagged": 0, "quarantined": 0, "clean": 5}
+    assert "rows quarantined" not in render_report_html(summary, _scores(), pd.DataFrame())
