@@ -132,7 +132,8 @@ class TabularPreprocessor:
         for j, col in enumerate(self.numeric_):
             x = _as_float(frame[col])
             nan = np.isnan(x)
-            z = (x - self.medians_[j]) / self.scales_[j]
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow to +-inf is clipped just below
+                z = (x - self.medians_[j]) / self.scales_[j]
             z[nan] = 0.0
             np.clip(z, -_CLIP, _CLIP, out=z)  # +-inf -> +-clip
             out[:, j] = z
