@@ -143,12 +143,19 @@ def _time_bound(text: str | None, *, end: bool) -> str | None:
 
 # --- handlers ------------------------------------------------------------------------------------------------
 def _gate(args: argparse.Namespace) -> int:
+    from provenance.errors import ProvenanceError
     from provenance.gate import decide
     from provenance.hashing import path_digest
 
     digest = path_digest(args.path)  # hashed once, before the ledger is opened
-    with _open(args) as led:
-        rec = decide(led, digest, label=args.path)
+    try:
+        with _open(args) as led:
+            rec = decide(led, digest, label=args.path)
+    except ProvenanceError as exc:  # a refusal is data too: machines get it on stdout, people on stderr
+        if args.json:
+            _console.print_json({"approved": False, "path": args.path, "digest": digest, "code": exc.code,
+                                 "reason": exc.message, "exit_code": exc.exit_code})
+        raise
     doc = {"approved": True, "path": args.path, "digest": digest, "verdict": rec.verdict,
            "leaf_index": rec.index, "tree_size": rec.checkpoint["tree_size"], "root_hash": rec.checkpoint["root_hash"]}
     if args.json:
