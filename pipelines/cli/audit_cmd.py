@@ -151,10 +151,8 @@ def _gate(args: argparse.Namespace) -> int:
     try:
         with _open(args) as led:
             rec = decide(led, digest, label=args.path)
-    except ProvenanceError as exc:  # a refusal is data too: machines get it on stdout, people on stderr
-        if args.json:
-            _console.print_json({"approved": False, "path": args.path, "digest": digest, "code": exc.code,
-                                 "reason": exc.message, "exit_code": exc.exit_code})
+    except ProvenanceError as exc:  # with --json, main prints the refusal with these fields on stdout
+        exc.details = {"approved": False, "path": args.path, "digest": digest}  # type: ignore[attr-defined]
         raise
     doc = {"approved": True, "path": args.path, "digest": digest, "verdict": rec.verdict,
            "leaf_index": rec.index, "tree_size": rec.checkpoint["tree_size"], "root_hash": rec.checkpoint["root_hash"]}

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from pipelines.cli import audit_cmd, ingest_cmd
-from pipelines.cli._console import print_error
+from pipelines.cli._console import print_error, print_json
 
 __all__ = ["main", "build_parser", "INTERNAL_ERROR"]
 
@@ -84,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "TRAINGUARD_DEBUG=1 for the traceback and report it)")
             return INTERNAL_ERROR
         print_error(str(exc), code=getattr(exc, "code", None))
+        if getattr(args, "json", False):  # machines get the failure as the one JSON document on stdout
+            print_json({"ok": False, "code": getattr(exc, "code", None), "message": str(exc),
+                        "exit_code": exit_code, **getattr(exc, "details", {})})
         return exit_code
     return int(code or 0)
 

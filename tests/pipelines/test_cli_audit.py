@@ -91,7 +91,7 @@ def test_gate_exit_codes_and_json(env: Path, capsys: pytest.CaptureFixture[str])
     assert code == 2 and "missing.csv" in err
     code, doc = jrun(capsys, "gate", str(bad))  # a refusal with --json is a document on stdout as well
     assert code == 1 and doc["approved"] is False and doc["code"] == "gate:rejected" and doc["exit_code"] == 1
-    assert doc["digest"].startswith("sha256:") and "rejected by ledger entry 1" in doc["reason"]
+    assert doc["ok"] is False and doc["digest"].startswith("sha256:") and "rejected by ledger entry 1" in doc["message"]
 
 
 def test_approve_override_needs_a_trusted_approver(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,6 +49,31 @@ def test_known_errors_map_to_their_exit_code_and_one_line(
     assert str(exc) in err.replace("\n", "") and f"[{exc.code}]" in err  # type: ignore[attr-defined]
 
 
+def test_json_failure_is_one_document_on_stdout(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    def handler(args: argparse.Namespace) -> int:
+        raise PipelineInputError("data:empty_file", "x.csv is empty")
+
+    real = cli_main.build_parser
+
+    def parser_with_json_boom() -> argparse.ArgumentParser:
+        parser = real()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        boom = sub.add_parser("boom")
+        boom.add_argument("--json", action="store_true")
+        boom.set_defaults(func=handler)
+        return parser
+
+    monkeypatch.setattr(cli_main, "build_parser", parser_with_json_boom)
+    assert cli_main.main(["boom", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"ok": False, "code": "data:empty_file", "message": "x.csv is empty", "exit_code": 2}
+    assert "x.csv is empty" in err
+
+
 def test_unexpected_error_is_internal_not_rejected(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
