@@ -208,18 +208,13 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     >>> read_frame(p).shape
     (1, 2)
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ChecksDataError("data:not_found", f"{p}: no such file")
-    if p.stat().st_size == 0:
-        raise ChecksDataError("data:empty_file", f"{p}: the file is empty (0 bytes)")
+    p = _existing_file(path)
     name = p.name.lower()
     try:
         if name.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(p)
         else:
-            sep = "\t" if name.endswith((".tsv", ".tsv.gz", ".tab")) or ".csv.gz" in name and _looks_tab(p) else ","
-            frame = pd.read_csv(p, sep=sep, encoding="utf-8", encoding_errors="strict")
+            frame = pd.read_csv(p, sep=_csv_sep(p), encoding="utf-8", encoding_errors="strict")
     except UnicodeDecodeError as exc:
         raise ChecksDataError("data:not_utf8", f"{p}: bytes at offset {exc.start} are not valid UTF-8") from None
     except pd.errors.EmptyDataError:
@@ -237,11 +232,7 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000) -> Iterator[tupl
     Parquet is read one row group at a time (``iter_batches`` pre-buffers and grew by ~30 MB per 100k rows in
     ``benchmarks/bench_contract.py``); CSV through ``read_csv(chunksize=...)``. Errors as :func:`read_frame`.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise ChecksDataError("data:not_found", f"{p}: no such file")
-    if p.stat().st_size == 0:
-        raise ChecksDataError("data:empty_file", f"{p}: the file is empty (0 bytes)")
+    p = _existing_file(path)
     name = p.name.lower()
     offset = 0
     try:
@@ -256,8 +247,7 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000) -> Iterator[tupl
                     yield offset, part
                     offset += len(part)
             return
-        sep = "\t" if name.endswith((".tsv", ".tsv.gz", ".tab")) or ".csv.gz" in name and _looks_tab(p) else ","
-        with pd.read_csv(p, sep=sep, encoding="utf-8", encoding_errors="strict", chunksize=chunk_rows) as reader:
+        with pd.read_csv(p, sep=_csv_sep(p), encoding="utf-8", encoding_errors="strict", chunksize=chunk_rows) as reader:
             for part in reader:
                 yield offset, part
                 offset += len(part)
@@ -273,6 +263,22 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000) -> Iterator[tupl
         if type(exc).__module__.startswith("pyarrow"):
             raise ChecksDataError("data:unreadable", f"{p}: cannot be read ({type(exc).__name__}: {exc})") from None
         raise
+
+
+def _existing_file(path: str | Path) -> Path:
+    """``path`` as a Path, or a ``ChecksDataError`` when it is missing or has no bytes."""
+    p = Path(path)
+    if not p.is_file():
+        raise ChecksDataError("data:not_found", f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise ChecksDataError("data:empty_file", f"{p}: the file is empty (0 bytes)")
+    return p
+
+
+def _csv_sep(p: Path) -> str:
+    """Tab for .tsv/.tab files and for gzipped CSVs whose header has more tabs than commas, else comma."""
+    name = p.name.lower()
+    return "\t" if name.endswith((".tsv", ".tsv.gz", ".tab")) or ".csv.gz" in name and _looks_tab(p) else ","
 
 
 def _looks_tab(p: Path) -> bool:
