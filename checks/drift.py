@@ -30,7 +30,7 @@ import pandas as pd
 from checks._frames import coerce_column, logical_type_of
 from checks.errors import ChecksConfigError, ChecksDataError
 
-__all__ = ["DEFAULT_THRESHOLDS", "DriftResult", "ReferenceProfile", "compare", "frame_digest"]
+__all__ = ["DEFAULT_THRESHOLDS", "DriftResult", "ReferenceProfile", "compare", "compare_columns", "frame_digest"]
 
 DEFAULT_THRESHOLDS: dict[str, Any] = {"ks": "auto", "psi": 0.2, "js": 0.1}
 _EPS = 1e-4
@@ -219,13 +219,24 @@ def compare(
     """Compare every profiled column of ``batch`` with the reference profile."""
     names = [str(c) for c in batch.columns]
     first = {n: i for i, n in reversed(list(enumerate(names)))}
+    return compare_columns(
+        lambda name: batch.iloc[:, first[name]] if name in first else None, profile, thresholds=thresholds
+    )
+
+
+def compare_columns(
+    column: Callable[[str], pd.Series | None], profile: ReferenceProfile, *,
+    thresholds: Mapping[str, Any] | None = None,
+) -> DriftResult:
+    """``compare`` with the batch given one column at a time (``column(name)``, None when absent), so a large
+    batch is compared in the memory of one column."""
     rows: list[tuple[str, str, float, float, bool]] = []
     for name, entry in profile.columns.items():
         th = _thresholds(thresholds, name)
-        if name not in first:
+        s = column(name)
+        if s is None:
             rows.append((name, "missing", math.nan, math.nan, True))
             continue
-        s = batch.iloc[:, first[name]]
         if entry["kind"] == "numeric":
             x = _numeric(s, entry["type"])
             x = x[~np.isnan(x)]

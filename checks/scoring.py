@@ -26,7 +26,10 @@ import pandas as pd
 
 from checks._preprocess import TabularPreprocessor
 from checks.detectors._base import EmpiricalCalibrator, OutlierDetector
-from checks.detectors._batch import BatchFinding, run_batch_detectors
+from checks.detectors._batch import BatchFinding, label_keys, run_batch_detectors
+from checks.detectors.clusters import fit_encoders
+from checks.detectors.clusters import partition_columns as cluster_columns
+from checks.detectors.duplicates import group_ids, partition_ids
 from checks.detectors.ecod import FastECOD
 from checks.detectors.hbos import FastHBOS
 from checks.detectors.iforest import FastIForest
@@ -40,6 +43,7 @@ __all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS"]
 ROW_DETECTORS = ("iforest", "ecod", "hbos", "knn")
 BATCH_DETECTORS = ("label", "duplicate", "cluster", "source")
 _EPS = 1e-12
+_SEP = "\x1f"  # joins feature names in the hidden ``_outlier_features`` column (names may hold commas)
 MAX_RULE_SHARE = 0.25  # duplicate/cluster rules that fire on more of the batch than this do not lift scores
 
 
@@ -140,6 +144,8 @@ class RowScorer:
         self.reference_X_ = X
         self.reference_labels_ = None if self.label_column is None else base[self.label_column].reset_index(drop=True)
         self.reference_frame_ = base.reset_index(drop=True)
+        self.reference_ids_ = partition_ids(X) if "duplicate" in self.detectors else {}
+        self.cluster_encoders_ = fit_encoders(self) if self._clusters_on() else []
         if not families:
             raise ChecksConfigError("scoring:no_detectors", "no detector is enabled that can score these rows")
         self.final_calibrator_ = EmpiricalCalibrator().fit(self._merge_families(families))
@@ -161,13 +167,50 @@ class RowScorer:
 
     # ---------------------------------------------------------------- score
     def score_partition(self, part: pd.DataFrame) -> pd.DataFrame:
-        """Per-row detector scores (``score_<name>`` in [0, 1]) of one partition, same index as ``part``."""
+        """Per-row detector scores (``score_<name>`` in [0, 1]) of one partition, same index as ``part``.
+
+        Hidden columns (names starting with ``_``) carry the per-row inputs of the batch-level detectors (group
+        ids, label evidence, value hashes, the most deviant features of outliers), so ``finalize`` never needs
+        the batch's feature matrix: all per-row work happens here, partition by partition.
+        """
         X = self.preprocessor_.transform(part)
-        cols = {
+        cols: dict[str, Any] = {
             f"score_{d}": self.calibrators_[d].transform(self.models_[d].score_samples(X))
             for d in self.row_detectors_
         }
+        if "duplicate" in self.detectors:
+            cols.update(partition_ids(X))
+        elif self._clusters_on():
+            cols["_dup_exact"] = group_ids(X, None)
+        if self.label_model_ is not None:
+            assert self.label_column is not None
+            cols.update(self.label_model_.partition_columns(X, part[self.label_column]))
+        if self._clusters_on():
+            cols.update(cluster_columns(self, X))
+        if self.row_detectors_:
+            cols["_outlier_features"] = pd.array(self._outlier_features(X, cols), dtype="str")
         return pd.DataFrame(cols, index=part.index)
+
+    def _clusters_on(self) -> bool:
+        return "cluster" in self.detectors and self.label_column is not None and self.has_reference_
+
+    def _outlier_features(self, X: np.ndarray, cols: Mapping[str, np.ndarray]) -> np.ndarray:
+        """For rows beyond the outlier threshold, the most deviant features (ECOD's per-feature tails) as
+        ``"a,b"``; None elsewhere."""
+        out = np.full(len(X), None, dtype=object)
+        ecod = self.models_.get("ecod")
+        if not isinstance(ecod, FastECOD) or len(X) == 0:
+            return out
+        p_rows = np.column_stack([cols[f"score_{d}"] for d in self.row_detectors_])
+        idx = np.flatnonzero(self.outlier_calibrator_.transform(_combine(p_rows)) > self.threshold_)
+        if idx.size == 0:
+            return out
+        feat_scores = ecod.feature_scores(X[idx])
+        names = self.preprocessor_.feature_names_
+        for k, i in enumerate(idx):
+            top = [j for j in np.argsort(-feat_scores[k])[: self.top_features] if feat_scores[k, j] > 0]
+            out[i] = _SEP.join(dict.fromkeys(names[j].split(":missing")[0] for j in top))
+        return out
 
     def finalize(
         self, batch: pd.DataFrame, partition_scores: pd.DataFrame, *,
@@ -191,19 +234,20 @@ class RowScorer:
             outlier = self.outlier_calibrator_.transform(_combine(p_rows))
             families["outlier"] = outlier
         findings: list[BatchFinding] = []
-        X = self.preprocessor_.transform(batch) if self._needs_matrix() else np.zeros((n, 0))
+        cols = self._hidden_columns(partition_scores)
+        labels = None if self.label_column is None else label_keys(batch[self.label_column])
         label_p = None
-        if self.label_model_ is not None:
-            label_f = self.label_model_.finding(self, batch, X)
+        if self.label_model_ is not None and labels is not None:
+            label_f = self.label_model_.finding(self, cols)
             findings.append(label_f)
             families["label"] = label_f.score
             label_p = label_f.score
-        findings += run_batch_detectors(self, batch, X, label_p)
-        if self.label_model_ is not None and label_p is not None:
+        findings += run_batch_detectors(self, n, cols, labels, label_p)
+        if self.label_model_ is not None and label_p is not None and labels is not None:
             already = np.zeros(n, dtype=bool)
             for f in findings:
                 already |= f.fires & ((label_p > thr) if f.calibrated else True)
-            shift = self.label_model_.prior_shift(batch[self.label_column], label_p, already)
+            shift = self.label_model_.prior_shift(labels, label_p, already)
             if shift is None:  # the column is always there, so every run of a config has the same schema
                 shift = BatchFinding("label_shift", np.zeros(n), np.zeros(n, dtype=bool), "label:prior_shift")
             findings.append(shift)
@@ -217,7 +261,7 @@ class RowScorer:
         flagged = score > thr
         reasons: defaultdict[int, list[str]] = defaultdict(list)
         if p_rows is not None:
-            self._outlier_reasons(batch, p_rows, outlier, flagged, reasons)
+            self._outlier_reasons(cols["_outlier_features"], p_rows, outlier, flagged, reasons)
         for f in findings:
             if f.name in ("duplicate", "cluster") and f.fires.mean() > MAX_RULE_SHARE:
                 continue
@@ -276,35 +320,35 @@ class RowScorer:
                 evidence = np.maximum(evidence, np.where(other > tau, other, 0.0))
         return np.asarray(evidence)
 
-    def _needs_matrix(self) -> bool:
-        return self.label_model_ is not None or any(d in self.detectors for d in ("duplicate", "cluster"))
-
+    def _hidden_columns(self, partition_scores: pd.DataFrame) -> dict[str, np.ndarray]:
+        """The partitions' hidden per-row columns; fail closed when they are not this scorer's."""
+        cols = {str(c): partition_scores[c].to_numpy() for c in partition_scores.columns if str(c).startswith("_")}
+        need = set(self.reference_ids_) | ({"_outlier_features"} if self.row_detectors_ else set())
+        if self.label_model_ is not None:
+            need |= {"_label_p", "_label_conf", "_label_knn", "_label_unseen"}
+        if self._clusters_on():
+            need |= {"_dup_exact", "_cell"} | {f"_vh_{j}" for j in range(len(self.cluster_encoders_))}
+        missing = sorted(need - set(cols))
+        if missing:
+            raise ChecksDataError(
+                "scoring:partition_mismatch",
+                f"the partition scores lack {missing[0]!r}: they were not made by this scorer's score_partition",
+            )
+        return cols
 
     def score(self, batch: pd.DataFrame, *, row_reasons: Mapping[int, Sequence[str]] | None = None) -> pd.DataFrame:
         """``finalize(batch, score_partition(batch), row_reasons=...)``."""
         return self.finalize(batch, self.score_partition(batch), row_reasons=row_reasons)
 
     def _outlier_reasons(
-        self, batch: pd.DataFrame, p_rows: np.ndarray, outlier: np.ndarray, flagged: np.ndarray,
+        self, features: np.ndarray, p_rows: np.ndarray, outlier: np.ndarray, flagged: np.ndarray,
         reasons: defaultdict[int, list[str]],
     ) -> None:
-        idx = np.flatnonzero(flagged & (outlier > self.threshold_))
-        if idx.size == 0:
-            return
         thr = self.threshold_
         names = self.row_detectors_
-        ecod = self.models_.get("ecod")
-        feat_scores = None
-        if isinstance(ecod, FastECOD):
-            feat_scores = ecod.feature_scores(self.preprocessor_.transform(batch.iloc[idx]))
-        feature_cols = self.preprocessor_.feature_names_
-        for k, i in enumerate(idx):
+        for i in np.flatnonzero(flagged & (outlier > thr)):
             hits = [names[j] for j in range(len(names)) if p_rows[i, j] > thr] or [names[int(np.argmax(p_rows[i]))]]
             codes = [f"outlier:{h}" for h in hits]
-            if feat_scores is not None:
-                top = np.argsort(-feat_scores[k])[: self.top_features]
-                for j in top:
-                    if feat_scores[k, j] > 0:
-                        col = feature_cols[j].split(":missing")[0]
-                        codes.append(f"outlier:ecod:feature={col}")
+            if isinstance(features[i], str) and features[i]:
+                codes += [f"outlier:ecod:feature={c}" for c in str(features[i]).split(_SEP)]
             reasons[int(i)].extend(codes)

@@ -44,6 +44,23 @@ def load_frame(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _columns(path: str | Path, names: list[str | None]) -> pd.DataFrame:
+    """Only the named columns of a staged Parquet file (every row; no columns at all when none is named)."""
+    wanted = [c for c in dict.fromkeys(names) if c is not None]
+    pf = pq.ParquetFile(path)
+    if wanted:
+        df = pf.read(columns=wanted).to_pandas()
+    else:
+        df = pd.DataFrame(index=pd.RangeIndex(pf.metadata.num_rows))
+    df.index = pd.RangeIndex(len(df))
+    return df
+
+
+def _schema_frame(path: str | Path) -> pd.DataFrame:
+    """A zero-row frame with the staged file's columns and dtypes."""
+    return pq.read_schema(path).empty_table().to_pandas()
+
+
 def partition_count(batch_path: str) -> int:
     """Number of scoring partitions (= row groups of the staged batch)."""
     return int(pq.ParquetFile(batch_path).metadata.num_row_groups)
@@ -83,16 +100,16 @@ def read_batch(path: str, uri: str, dest: str, partition_rows: int, block_bytes:
 def check_contract(batch_path: str, contract_text: str | None, reference_path: str | None,
                    label_column: str | None, work_dir: str) -> dict[str, Any]:
     """Validate the batch against the source's contract (inferring one when the source has none yet)."""
-    from checks.contract import Contract, infer_contract, validate
+    from checks.contract import Contract, infer_contract, read_chunks, validate_chunks
 
-    batch = load_frame(batch_path)
     if contract_text is not None:
         contract, origin = Contract.from_toml(contract_text), "state"
     elif reference_path is not None:
         contract, origin = infer_contract(load_frame(reference_path), label_column=label_column), "reference"
-    else:
-        contract, origin = infer_contract(batch, label_column=label_column), "batch"
-    result = validate(batch, contract)
+    else:  # the source's first batch, with no reference: its contract is inferred from itself
+        contract, origin = infer_contract(load_frame(batch_path), label_column=label_column), "batch"
+    # one row group at a time: memory holds one partition, not the batch
+    result = validate_chunks(read_chunks(batch_path), contract, columns=_schema_frame(batch_path))
     work = Path(work_dir)
     (work / "contract.toml").write_text(contract.to_toml(), encoding="utf-8")
     failures = result.failures.copy()
@@ -112,7 +129,7 @@ def check_contract(batch_path: str, contract_text: str | None, reference_path: s
 def check_drift(batch_path: str, reference_path: str, reference_digest: str, profile_path: str,
                 work_dir: str) -> str:
     """Compare the batch with the reference profile (built once per reference digest and cached)."""
-    from checks.drift import ReferenceProfile, compare
+    from checks.drift import ReferenceProfile, compare, compare_columns
 
     prof = Path(profile_path)
     if prof.exists():
@@ -121,7 +138,13 @@ def check_drift(batch_path: str, reference_path: str, reference_digest: str, pro
         profile = ReferenceProfile.from_frame(load_frame(reference_path), digest=reference_digest)
         prof.parent.mkdir(parents=True, exist_ok=True)
         profile.save(prof)
-    result = compare(load_frame(batch_path), profile)
+    pf = pq.ParquetFile(batch_path)
+    names = pf.schema_arrow.names
+    if len(set(names)) == len(names):  # one column at a time: memory holds one column, not the batch
+        result = compare_columns(
+            lambda name: pf.read(columns=[name]).to_pandas().iloc[:, 0] if name in names else None, profile)
+    else:
+        result = compare(load_frame(batch_path), profile)
     out = Path(work_dir) / "drift.parquet"
     result.table.to_parquet(out, index=False)
     return str(out)
@@ -138,7 +161,9 @@ def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, An
     from pipelines._record import describe_detectors
 
     reference = load_frame(reference_path) if reference_path else None
-    scorer = RowScorer(**params).fit(reference, load_frame(batch_path))
+    # with a reference the batch is only checked for its columns: its schema (zero rows) is enough
+    batch = load_frame(batch_path) if reference is None else _schema_frame(batch_path)
+    scorer = RowScorer(**params).fit(reference, batch)
     out = Path(work_dir) / "scorer.pkl"
     # our own fitted object, written and read only inside this run's work dir; input data is never unpickled
     out.write_bytes(pickle.dumps(scorer, protocol=pickle.HIGHEST_PROTOCOL))
@@ -174,7 +199,8 @@ def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str
         rr = pq.read_table(row_reasons_path).to_pydict()
         for r, code in zip(rr["row"], rr["reason"], strict=True):
             row_reasons.setdefault(int(r), []).append(str(code))
-    scores = scorer.finalize(load_frame(batch_path), parts, row_reasons=row_reasons or None)
+    scores = scorer.finalize(_columns(batch_path, [scorer.label_column, scorer.source_column]), parts,
+                             row_reasons=row_reasons or None)
     out = Path(work_dir) / "scores.work.parquet"
     scores.to_parquet(out, index=False)
     return str(out)

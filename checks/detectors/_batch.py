@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,32 +34,37 @@ class BatchFinding:
 
 
 def label_keys(labels: pd.Series) -> np.ndarray:
-    """Labels as strings (so 1, 1.0 and "1" of two files agree); missing labels become "<NA>"."""
+    """Labels as strings (so 1, 1.0 and "1" of two files agree); missing labels become "<NA>".
+
+    Each distinct value is converted once, so a million rows of a few classes take milliseconds.
+    """
     if pd.api.types.is_numeric_dtype(labels.dtype) and not pd.api.types.is_bool_dtype(labels.dtype):
         floats = labels.to_numpy(dtype=np.float64, na_value=np.nan)
         whole = np.isfinite(floats) & (floats == np.round(floats))
         if whole.all():
-            return np.asarray(pd.Series(floats.astype(np.int64)).astype(str).to_numpy(dtype=object))
-    s = labels.astype("object")
-    mask = s.isna().to_numpy()
-    out = np.asarray([str(v) for v in s.to_numpy()], dtype=object)
-    floats = pd.to_numeric(pd.Series(out), errors="coerce").to_numpy(dtype=np.float64)
+            uniq, inv = np.unique(floats.astype(np.int64), return_inverse=True)
+            return np.asarray(np.array([str(u) for u in uniq], dtype=object)[np.asarray(inv).reshape(-1)])
+    codes, uniques = pd.factorize(labels.astype("object"), use_na_sentinel=True)
+    names = np.asarray([str(v) for v in uniques] + ["<NA>"], dtype=object)
+    floats = pd.to_numeric(pd.Series(names[:-1]), errors="coerce").to_numpy(dtype=np.float64)
     whole = np.isfinite(floats) & (floats == np.round(floats))
-    out[whole] = [str(int(v)) for v in floats[whole]]
-    out[mask] = "<NA>"
-    return out
+    names[:-1][whole] = [str(int(v)) for v in floats[whole]]
+    return np.asarray(names[np.where(codes < 0, len(names) - 1, codes)])
 
 
 def run_batch_detectors(
-    scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray, label_p: np.ndarray | None
+    scorer: RowScorer, n: int, cols: Mapping[str, np.ndarray], labels: np.ndarray | None,
+    label_p: np.ndarray | None,
 ) -> list[BatchFinding]:
-    """Runs the enabled, applicable batch-level detectors other than the label model and sources."""
+    """Runs the enabled, applicable batch-level detectors other than the label model and sources, from the
+    partitions' per-row columns (``cols``) and the batch's label keys."""
     from checks.detectors.clusters import backdoor_finding
     from checks.detectors.duplicates import duplicate_finding
 
     findings: list[BatchFinding] = []
     if "duplicate" in scorer.detectors:
-        findings.append(duplicate_finding(scorer, batch, X, label_p))
-    if "cluster" in scorer.detectors and scorer.label_column is not None and scorer.has_reference_:
-        findings.append(backdoor_finding(scorer, batch, X, label_p))
+        findings.append(duplicate_finding(scorer, n, cols, labels, label_p))
+    if "cluster" in scorer.detectors and labels is not None and scorer.has_reference_:
+        codes = np.asarray(np.unique(labels, return_inverse=True)[1]).reshape(-1)
+        findings.append(backdoor_finding(scorer, n, cols, codes, label_p))
     return findings

@@ -4,23 +4,26 @@ Two signals: (1) a feature value that is rare in the reference but frequent in t
 nearly all carry one label (a backdoor trigger stamped on rows relabelled to its target); (2) a dense group of
 batch rows, all with one label, that the trusted label model finds inconsistent (clean-label collisions,
 relabelled clusters). Both need a label column and a reference.
+
+Per-row inputs come from the partitions (``partition_columns``): a 32-bit hash of each feature value, the
+feature's reference bin (for value pairs) and the coarse grid cell; ``backdoor_finding`` tests them over the batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from scipy.stats import poisson
 
-from checks.detectors._batch import BatchFinding, label_keys
-from checks.detectors.duplicates import group_ids
+from checks.detectors._batch import BatchFinding
+from checks.detectors.duplicates import count_in, group_ids
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.scoring import RowScorer
 
-__all__ = ["backdoor_finding"]
+__all__ = ["backdoor_finding", "partition_columns", "fit_encoders"]
 
 TAIL_P = 1e-8  # Poisson tail probability below which a value is over-represented in the batch
 MIN_ROWS = 5  # a trigger or a dense group has at least this many batch rows
@@ -31,116 +34,164 @@ PAIR_P = 1e-6  # family-wise Poisson tail for the enrichment of a value pair
 LIFT = 4.0  # a trigger pair holds at least this many times the batch rows the reference predicts
 PAIR_RARE = 0.001  # a trigger pair is held by at most this share of the reference rows
 CELL = 0.5  # dense-group cell width in robust units
+SAMPLE = 50_000  # rows of a larger batch sampled to find candidate values and pairs
+_HASH = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _value_counts(col: np.ndarray, among: np.ndarray) -> np.ndarray:
-    uniq, cnt = np.unique(among, return_counts=True)
-    if len(uniq) == 0:
-        return np.zeros(len(col), dtype=np.int64)
-    pos = np.clip(np.searchsorted(uniq, col), 0, len(uniq) - 1)
-    return np.where(uniq[pos] == col, cnt[pos], 0)
+def _n_features(scorer: RowScorer) -> int:
+    return len(scorer.preprocessor_.numeric_) + len(scorer.preprocessor_.categorical_)
+
+
+def value_hash(col: np.ndarray) -> np.ndarray:
+    """A 32-bit hash of each float value (equal values, equal hashes; -0.0 counts as 0.0)."""
+    bits = np.ascontiguousarray(col + 0.0).view(np.uint64)
+    with np.errstate(over="ignore"):
+        return ((bits * _HASH) >> np.uint64(32)).astype(np.uint32)
+
+
+class _Encoder:
+    """Small integer codes of one feature: the value itself when the (deduplicated) reference has few distinct
+    values, else its reference-quantile bin (32 bins)."""
+
+    def __init__(self, ref_col: np.ndarray) -> None:
+        uniq = np.unique(ref_col)
+        self.discrete = len(uniq) <= 64
+        self.edges = uniq if self.discrete else np.unique(np.quantile(ref_col, np.linspace(0, 1, 33)[1:-1]))
+        self.k = len(self.edges) + 1
+        ref_codes = self.codes(ref_col)
+        self.mode = int(np.argmax(np.bincount(ref_codes, minlength=self.k))) if len(ref_codes) else -1
+        self.unseen = self.k - 1 if self.discrete else -1  # values the reference never shows: a bucket, not a value
+
+    def codes(self, v: np.ndarray) -> np.ndarray:
+        if self.discrete:
+            pos = np.clip(np.searchsorted(self.edges, v), 0, len(self.edges) - 1)
+            return np.where(self.edges[pos] == v, pos, len(self.edges)).astype(np.uint8)
+        return np.searchsorted(self.edges, v, side="right").astype(np.uint8)
+
+
+def _distinct_reference(scorer: RowScorer) -> np.ndarray:
+    """The reference rows without repeats of whole records."""
+    ref = scorer.reference_X_
+    return ref[np.sort(np.unique(group_ids(ref, None), return_index=True)[1])]
+
+
+def fit_encoders(scorer: RowScorer) -> list[_Encoder]:
+    """One encoder per original feature, fitted on the distinct reference rows (at ``RowScorer.fit``)."""
+    ref = _distinct_reference(scorer)
+    return [_Encoder(ref[:, j]) for j in range(_n_features(scorer))]
+
+
+def partition_columns(scorer: RowScorer, X: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-row inputs of the cluster tests for one partition: ``_cell``, ``_vh_<j>`` and ``_code_<j>``."""
+    cols: dict[str, np.ndarray] = {"_cell": group_ids(X, CELL)}
+    for j, enc in enumerate(scorer.cluster_encoders_):
+        cols[f"_vh_{j}"] = value_hash(X[:, j])
+        cols[f"_code_{j}"] = enc.codes(X[:, j])
+    return cols
+
+
+def _sample(n: int, random_state: int | None) -> np.ndarray:
+    if n <= SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, SAMPLE, replace=False))
+
+
+def _frequent_values(col: np.ndarray, rows: np.ndarray, min_count: float) -> tuple[np.ndarray, np.ndarray]:
+    """(values, batch counts) of the values of ``col`` held by at least ``min_count`` rows; candidates come from
+    the sampled ``rows`` (at half the rate a frequent value must reach), their counts from the whole column."""
+    n = len(col)
+    if len(rows) == n:
+        uniq, cnt = np.unique(col, return_counts=True)
+        keep = cnt >= min_count
+        return uniq[keep], cnt[keep]
+    uniq, cnt = np.unique(col[rows], return_counts=True)
+    cand = uniq[cnt >= max(MIN_ROWS, 0.5 * min_count * len(rows) / n)]
+    if len(cand) > 256:  # many frequent values (a low-cardinality column): count them all at once
+        uniq, cnt = np.unique(col, return_counts=True)
+        keep = cnt >= min_count
+        return uniq[keep], cnt[keep]
+    full = np.asarray([int(np.count_nonzero(col == v)) for v in cand], dtype=np.int64)
+    keep = full >= min_count
+    return cand[keep], full[keep]
 
 
 def backdoor_finding(
-    scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray, label_p: np.ndarray | None = None
+    scorer: RowScorer, n: int, cols: Mapping[str, np.ndarray], codes: np.ndarray, label_p: np.ndarray | None = None
 ) -> BatchFinding:
-    assert scorer.label_column is not None
-    n = len(batch)
+    """Trigger values, trigger pairs and dense doubted groups, from the partition columns and label codes."""
     ref = scorer.reference_X_
     n_ref = max(len(ref), 1)
-    labels = label_keys(batch[scorer.label_column])
-    classes, codes = np.unique(labels, return_inverse=True)
+    n_cls = int(codes.max()) + 1 if len(codes) else 1
     score = np.zeros(n)
     fires = np.zeros(n, dtype=bool)
     reasons: dict[int, list[str]] = {}
     names = scorer.preprocessor_.feature_names_
-    n_orig = len(scorer.preprocessor_.numeric_) + len(scorer.preprocessor_.categorical_)
-    for j in range(n_orig):
-        col = X[:, j]
-        uniq, inv, cnt = np.unique(col, return_inverse=True, return_counts=True)
-        cand = np.flatnonzero(cnt >= max(MIN_ROWS, 0.002 * n))
-        if cand.size == 0:
+    rows_s = _sample(n, scorer.random_state)
+    for j in range(_n_features(scorer)):
+        col = cols[f"_vh_{j}"]
+        vals, cnt = _frequent_values(col, rows_s, max(MIN_ROWS, 0.002 * n))
+        if vals.size == 0:
             continue
-        ref_cnt = _value_counts(uniq[cand], ref[:, j])
+        ref_cnt = count_in(vals, value_hash(ref[:, j]))
         expected = (ref_cnt + 0.5) * n / n_ref
-        tail = np.where(ref_cnt <= max(RARE * n_ref, 3), poisson.sf(cnt[cand] - 1, expected), 1.0)
-        for v, t in zip(cand[tail < TAIL_P], tail[tail < TAIL_P], strict=True):
-            rows = np.flatnonzero(inv == v)
-            lab = np.bincount(codes[rows], minlength=len(classes))
+        tail = np.where(ref_cnt <= max(RARE * n_ref, 3), poisson.sf(cnt - 1, expected), 1.0)
+        for v, t in zip(vals[tail < TAIL_P], tail[tail < TAIL_P], strict=True):
+            rows = np.flatnonzero(col == v)
+            lab = np.bincount(codes[rows], minlength=n_cls)
             top = int(np.argmax(lab))
-            share = lab[top] / len(rows)
-            if share >= PURITY:
+            if lab[top] / len(rows) >= PURITY:
                 hit = rows[codes[rows] == top]
                 fires[hit] = True
                 score[hit] = np.maximum(score[hit], min(1.0, -np.log10(t + 1e-300) / 30))
                 for i in hit:
                     reasons.setdefault(int(i), []).extend(["cluster:backdoor", f"cluster:backdoor:feature={names[j]}"])
-    _value_pairs(scorer, X, codes, score, fires, reasons, label_p)
+    _value_pairs(scorer, cols, codes, score, fires, reasons, label_p)
     if label_p is not None:
-        _dense_groups(scorer, X, codes, label_p, score, fires, reasons)
+        _dense_groups(scorer, cols["_cell"], codes, label_p, score, fires, reasons)
     for key in reasons:
         reasons[key] = list(dict.fromkeys(reasons[key]))
     return BatchFinding("cluster", score, fires, "cluster:backdoor", reasons)
 
 
-def _codes(ref_col: np.ndarray, col: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int, int]:
-    """Small integer codes of a column for the reference and the batch: the value itself when the reference
-    has few distinct values, else its reference-quantile bin (32 bins)."""
-    uniq = np.unique(ref_col)
-    if len(uniq) <= 64:
-        edges = uniq
-        k = len(uniq) + 1
-
-        def code(v: np.ndarray) -> np.ndarray:
-            pos = np.clip(np.searchsorted(edges, v), 0, len(edges) - 1)
-            return np.where(edges[pos] == v, pos, len(edges))
-    else:
-        edges = np.unique(np.quantile(ref_col, np.linspace(0, 1, 33)[1:-1]))
-        k = len(edges) + 1
-
-        def code(v: np.ndarray) -> np.ndarray:
-            return np.searchsorted(edges, v, side="right")
-    ref_codes = code(ref_col)
-    mode = int(np.argmax(np.bincount(ref_codes, minlength=k))) if len(ref_codes) else -1
-    unseen = k - 1 if len(uniq) <= 64 else -1  # values the reference never shows: a bucket, not a value
-    return ref_codes, code(col), k, mode, unseen
-
-
 def _value_pairs(
-    scorer: RowScorer, X: np.ndarray, codes: np.ndarray, score: np.ndarray, fires: np.ndarray,
-    reasons: dict[int, list[str]], label_p: np.ndarray | None = None, max_rows: int = 50_000,
+    scorer: RowScorer, cols: Mapping[str, np.ndarray], codes: np.ndarray, score: np.ndarray, fires: np.ndarray,
+    reasons: dict[int, list[str]], label_p: np.ndarray | None = None,
 ) -> None:
     """Conjunctions of two feature values (or bins) that the reference (almost) never shows but that hold many
     batch rows of one label: a two-feature trigger whose single values are common."""
-    ref = scorer.reference_X_
-    n, n_ref = len(X), max(len(ref), 1)
-    d = len(scorer.preprocessor_.numeric_) + len(scorer.preprocessor_.categorical_)
+    n = len(codes)
+    d = _n_features(scorer)
     if d < 2 or n < MIN_ROWS:
         return
     names = scorer.preprocessor_.feature_names_
-    rng = np.random.default_rng(scorer.random_state)
-    sample = np.arange(n) if n <= max_rows else np.sort(rng.choice(n, max_rows, replace=False))
+    sample = _sample(n, scorer.random_state)
     # count distinct rows: natural repeats of whole records (spam corpora, logs) are not an enriched trigger
-    sample = sample[np.sort(np.unique(group_ids(X[sample], None), return_index=True)[1])]
-    ref = ref[np.sort(np.unique(group_ids(ref, None), return_index=True)[1])]
+    sample = sample[np.sort(np.unique(cols["_dup_exact"][sample], return_index=True)[1])]
+    ref = _distinct_reference(scorer)
     n_ref = max(len(ref), 1)
-    enc = [_codes(ref[:, j], X[:, j]) for j in range(d)]
+    encs = scorer.cluster_encoders_
+    ref_codes = [enc.codes(ref[:, j]).astype(np.int64) for j, enc in enumerate(encs)]
+    batch_codes = [cols[f"_code_{j}"] for j in range(d)]
+    sample_codes = [c[sample].astype(np.int64) for c in batch_codes]
     n_pairs = d * (d - 1) // 2
     n_cls = int(codes.max()) + 1 if len(codes) else 1
+    codes_s = codes[sample]
     alpha = PAIR_P / n_pairs  # Bonferroni over the pairs
     for a in range(d):
-        ra, ba, ka, mode_a, unseen_a = enc[a]
+        ea, ra, ba = encs[a], ref_codes[a], sample_codes[a]
         for b in range(a + 1, d):
-            rb, bb, kb, mode_b, unseen_b = enc[b]
-            joint = ba[sample] * kb + bb[sample]
-            cnt = np.bincount(joint, minlength=ka * kb)
+            eb, rb, bb = encs[b], ref_codes[b], sample_codes[b]
+            kb = eb.k
+            joint = ba * kb + bb
+            cnt = np.bincount(joint, minlength=ea.k * kb)
             cand = np.flatnonzero(cnt >= max(MIN_ROWS, 0.002 * len(sample)))
             # a conjunction with a column's most common value (0 of a sparse column) is not a trigger
             # nor is the bucket of values unseen in the reference (single unseen values are tested above)
-            cand = cand[(cand // kb != mode_a) & (cand % kb != mode_b) & (cand // kb != unseen_a) & (cand % kb != unseen_b)]
+            cand = cand[(cand // kb != ea.mode) & (cand % kb != eb.mode)
+                        & (cand // kb != ea.unseen) & (cand % kb != eb.unseen)]
             if cand.size == 0:
                 continue
-            ref_cnt = np.bincount(ra * kb + rb, minlength=ka * kb)[cand]
+            ref_cnt = np.bincount(ra * kb + rb, minlength=ea.k * kb)[cand]
             expected = (ref_cnt + 0.5) * len(sample) / n_ref
             tail = poisson.sf(cnt[cand] - 1, expected)
             # the planted pair is (almost) absent from the reference and strongly enriched in the batch
@@ -149,12 +200,12 @@ def _value_pairs(
             hot = cand[tail < alpha]
             if hot.size == 0:
                 continue
-            lab = np.bincount(joint * n_cls + codes[sample], minlength=ka * kb * n_cls).reshape(-1, n_cls)
+            lab = np.bincount(joint * n_cls + codes_s, minlength=ea.k * kb * n_cls).reshape(-1, n_cls)
             for cell, t in zip(hot, tail[tail < alpha], strict=True):
                 top = int(np.argmax(lab[cell]))
                 if lab[cell, top] < PURITY * cnt[cell]:
                     continue
-                rows = np.flatnonzero((ba * kb + bb == cell) & (codes == top))
+                rows = np.flatnonzero((batch_codes[a] == cell // kb) & (batch_codes[b] == cell % kb) & (codes == top))
                 if label_p is not None and np.median(label_p[rows]) < DOUBT:
                     continue  # the trusted label model finds these labels plausible: a natural pattern
                 fires[rows] = True
@@ -165,7 +216,7 @@ def _value_pairs(
 
 
 def _dense_groups(
-    scorer: RowScorer, X: np.ndarray, codes: np.ndarray, label_p: np.ndarray, score: np.ndarray,
+    scorer: RowScorer, cells: np.ndarray, codes: np.ndarray, label_p: np.ndarray, score: np.ndarray,
     fires: np.ndarray, reasons: dict[int, list[str]],
 ) -> None:
     """Cells of the coarse grid holding many same-label rows that the label model doubts."""
@@ -173,12 +224,12 @@ def _dense_groups(
     if suspicious.sum() < MIN_ROWS:
         return
     idx = np.flatnonzero(suspicious)
-    ids = group_ids(X[idx], CELL)
-    key = ids ^ (codes[idx].astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    ids = cells[idx]
+    key = ids ^ (codes[idx].astype(np.uint64) * _HASH)
     _, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-    ref_ids = group_ids(scorer.reference_X_, CELL)
-    ref_cnt = _value_counts(ids, ref_ids)
-    expected = (ref_cnt + 1.0) * 0.1 * len(X) / max(len(scorer.reference_X_), 1)
+    inv = np.asarray(inv).reshape(-1)
+    ref_cnt = count_in(ids, group_ids(scorer.reference_X_, CELL))
+    expected = (ref_cnt + 1.0) * 0.1 * len(codes) / max(len(scorer.reference_X_), 1)
     tail = poisson.sf(cnt[inv] - 1, expected)
     dense = (cnt[inv] >= MIN_ROWS) & (tail < 1e-6)
     for i in idx[dense]:

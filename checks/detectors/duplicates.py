@@ -4,10 +4,14 @@ Exact groups share a hash of the preprocessed features; near-duplicate groups sh
 robust-scaled features (two grids offset by half a cell, so close points on a cell border still meet).
 A group fires when its labels conflict with the reference's (or the group's own majority, with no reference
 rows in it) and when the batch holds far more copies of one point than the reference's rate predicts (a flood).
+
+The group ids are per-row values, computed partition by partition (``partition_ids``); the groups are formed
+over the whole batch in ``duplicate_finding``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,48 +23,72 @@ from checks.detectors._batch import BatchFinding, label_keys
 if TYPE_CHECKING:  # pragma: no cover
     from checks.scoring import RowScorer
 
-__all__ = ["duplicate_finding", "group_ids"]
+__all__ = ["duplicate_finding", "group_ids", "partition_ids", "GRIDS", "count_in"]
 
 STEP = 0.05  # near-duplicate cell width in robust units (IQR / 1.349)
 COARSE = 0.25  # coarser cells, for floods only (jittered copies spread over several near cells)
 FLOOD_P = 1e-6  # Poisson tail probability below which a group's batch count is a flood
 FLOOD_MIN = 4  # a flood has at least this many copies in the batch
+# (column of the partition table, kind, cell width or None for exact, grid offset in cells)
+GRIDS = (
+    ("_dup_exact", "exact", None, 0.0),
+    ("_dup_near_0", "near", STEP, 0.0),
+    ("_dup_near_1", "near", STEP, 0.5),
+    ("_dup_coarse", "coarse", COARSE, 0.0),
+)
+_CHUNK = 32_768  # rows hashed at a time: the temporaries stay in cache
 
 
 def group_ids(X: np.ndarray, step: float | None, offset: float = 0.0) -> np.ndarray:
     """uint64 id per row: a multiply-add hash of the row (exact when ``step`` is None, else of its grid cell)."""
-    if step is None:
-        bits = np.ascontiguousarray(X + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
-    else:
-        bits = np.floor(X / step + offset).astype(np.int64).view(np.uint64)
     mult = np.asarray(np.random.default_rng(0x5EED).integers(1, 2**63, size=X.shape[1], dtype=np.uint64)) | np.uint64(1)
-    with np.errstate(over="ignore"):
-        h = np.zeros(X.shape[0], dtype=np.uint64)
-        for j in range(X.shape[1]):
-            col = bits[:, j] * mult[j]
-            h = (h ^ col) * np.uint64(0x9E3779B97F4A7C15) + (col >> np.uint64(29))
+    h = np.zeros(X.shape[0], dtype=np.uint64)
+    for lo in range(0, X.shape[0], _CHUNK):
+        block = X[lo:lo + _CHUNK]
+        if step is None:
+            bits = np.ascontiguousarray(block + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+        else:
+            bits = np.floor(block / step + offset).astype(np.int64).view(np.uint64)
+        hb = np.zeros(block.shape[0], dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for j in range(X.shape[1]):
+                col = bits[:, j] * mult[j]
+                hb = (hb ^ col) * np.uint64(0x9E3779B97F4A7C15) + (col >> np.uint64(29))
+        h[lo:lo + _CHUNK] = hb
     return h
 
 
-def _counts(ids: np.ndarray, among: np.ndarray) -> np.ndarray:
+def partition_ids(X: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-row group ids of one partition, one ``_dup_*`` column per grid."""
+    return {col: group_ids(X, step, off) for col, _, step, off in GRIDS}
+
+
+def count_in(ids: np.ndarray, among: np.ndarray) -> np.ndarray:
     """For each id in ``ids``, how often it occurs in ``among``."""
     uniq, cnt = np.unique(among, return_counts=True)
-    pos = np.clip(np.searchsorted(uniq, ids), 0, max(len(uniq) - 1, 0))
     if len(uniq) == 0:
         return np.zeros(len(ids), dtype=np.int64)
+    pos = np.clip(np.searchsorted(uniq, ids), 0, len(uniq) - 1)
     return np.where(uniq[pos] == ids, cnt[pos], 0)
 
 
+def _batch_and_ref_counts(ids: np.ndarray, ref_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(copies of each row's id in the batch, in the reference), from one sort of the batch's ids."""
+    uniq, inv, cnt = np.unique(ids, return_inverse=True, return_counts=True)
+    ref_cnt = count_in(uniq, ref_ids)  # searches the (small) reference once per distinct batch id
+    inv = np.asarray(inv).reshape(-1)
+    return cnt[inv], ref_cnt[inv]
+
+
 def duplicate_finding(
-    scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray, label_p: np.ndarray | None = None
+    scorer: RowScorer, n: int, ids_by_grid: Mapping[str, np.ndarray], labels: np.ndarray | None,
+    label_p: np.ndarray | None = None,
 ) -> BatchFinding:
-    n = len(batch)
-    ref_X = scorer.reference_X_
-    n_ref = max(len(ref_X), 1)
+    """Duplicate and flood findings from the batch's per-row group ids (``partition_ids``) and label keys."""
+    n_ref = max(len(scorer.reference_X_), 1)
     fires = np.zeros(n, dtype=bool)
     score = np.zeros(n)
     reasons: dict[int, list[str]] = {}
-    labels = None if scorer.label_column is None else label_keys(batch[scorer.label_column])
     ref_labels = (
         None if scorer.reference_labels_ is None or not scorer.has_reference_
         else label_keys(scorer.reference_labels_)
@@ -72,38 +100,37 @@ def duplicate_finding(
         for i in rows:
             reasons.setdefault(int(i), []).append(code)
 
-    for kind, step, offsets in (("exact", None, (0.0,)), ("near", STEP, (0.0, 0.5)), ("coarse", COARSE, (0.0,))):
-        for off in offsets:
-            ids = group_ids(X, step, off)
-            ref_ids = group_ids(ref_X, step, off)  # the fit rows: the reference, or the batch fitted on itself
-            in_batch = _counts(ids, ids)
-            in_ref = _counts(ids, ref_ids)
-            dup = (in_batch > 1) | ((in_ref > 0) & scorer.has_reference_)
-            if not dup.any():
-                continue
-            if kind == "exact":
-                score[dup] = np.maximum(score[dup], 0.1)
-                for i in np.flatnonzero(dup):
-                    reasons.setdefault(int(i), []).append("duplicate:exact")
-            # flood: many more copies than the reference's rate of that point (or cell) predicts
-            expected = (in_ref + 0.5) * n / n_ref
-            tail = poisson.sf(in_batch - 1, expected)
-            flood = (in_batch >= FLOOD_MIN) & (tail < FLOOD_P)
-            if flood.any() and labels is not None:
-                # inside a flood group only the copies carrying the group's dominant label are the flood
-                fl = pd.DataFrame({"id": ids[flood], "label": labels[flood]}).astype({"label": object})
-                top = fl.groupby(["id", "label"]).size().reset_index().sort_values(0, ascending=False)
-                dominant = top.drop_duplicates("id").set_index("id")["label"]
-                flood[np.flatnonzero(flood)] = (fl["label"].to_numpy() == fl["id"].map(dominant).to_numpy())
-            if flood.any():
-                add(np.flatnonzero(flood), "duplicate:flood", np.clip(-np.log10(tail[flood] + 1e-300) / 30, 0, 1))
-            if labels is None or kind == "coarse":
-                continue
-            doubt = None if label_p is None else label_p[dup]
-            trusted_ids = ref_ids if scorer.has_reference_ else np.zeros(0, dtype=np.uint64)
-            conflict = _conflicts(ids[dup], labels[dup], trusted_ids, ref_labels, doubt)
-            if conflict.any():
-                add(np.flatnonzero(dup)[conflict], "duplicate:conflicting_label", 0.8)
+    for col, kind, _, _ in GRIDS:
+        ids = ids_by_grid[col]
+        ref_ids = scorer.reference_ids_[col]  # the fit rows: the reference, or the batch fitted on itself
+        in_batch, in_ref = _batch_and_ref_counts(ids, ref_ids)
+        dup = (in_batch > 1) | ((in_ref > 0) & scorer.has_reference_)
+        if not dup.any():
+            continue
+        if kind == "exact":
+            score[dup] = np.maximum(score[dup], 0.1)
+            for i in np.flatnonzero(dup):
+                reasons.setdefault(int(i), []).append("duplicate:exact")
+        # flood: many more copies than the reference's rate of that point (or cell) predicts
+        cand = np.flatnonzero(in_batch >= FLOOD_MIN)
+        tail = np.ones(n)
+        tail[cand] = poisson.sf(in_batch[cand] - 1, (in_ref[cand] + 0.5) * n / n_ref)
+        flood = tail < FLOOD_P
+        if flood.any() and labels is not None:
+            # inside a flood group only the copies carrying the group's dominant label are the flood
+            fl = pd.DataFrame({"id": ids[flood], "label": labels[flood]}).astype({"label": object})
+            top = fl.groupby(["id", "label"]).size().reset_index().sort_values(0, ascending=False)
+            dominant = top.drop_duplicates("id").set_index("id")["label"]
+            flood[np.flatnonzero(flood)] = (fl["label"].to_numpy() == fl["id"].map(dominant).to_numpy())
+        if flood.any():
+            add(np.flatnonzero(flood), "duplicate:flood", np.clip(-np.log10(tail[flood] + 1e-300) / 30, 0, 1))
+        if labels is None or kind == "coarse":
+            continue
+        doubt = None if label_p is None else label_p[dup]
+        trusted_ids = ref_ids if scorer.has_reference_ else np.zeros(0, dtype=np.uint64)
+        conflict = _conflicts(ids[dup], labels[dup], trusted_ids, ref_labels, doubt)
+        if conflict.any():
+            add(np.flatnonzero(dup)[conflict], "duplicate:conflicting_label", 0.8)
     for key in list(reasons):
         reasons[key] = list(dict.fromkeys(reasons[key]))
         if not fires[key]:

@@ -9,6 +9,7 @@ flood) from teaching the model that its labels are right.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -152,10 +153,18 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
     def score_samples(self, X: np.ndarray, y: pd.Series) -> np.ndarray:
         return self.components(X, y)[0]
 
-    def finding(self, scorer: RowScorer, batch: pd.DataFrame, X: np.ndarray) -> BatchFinding:
-        """The per-row label finding (``label:inconsistent``, ``label:knn_disagreement``, ``label:unseen``)."""
-        assert scorer.label_column is not None
-        p, p_conf, p_knn, unseen = self.components(X, batch[scorer.label_column])
+    def partition_columns(self, X: np.ndarray, y: pd.Series) -> dict[str, np.ndarray]:
+        """Per-row label evidence of one partition: ``_label_p`` (combined), ``_label_conf``, ``_label_knn``
+        and ``_label_unseen`` (see ``components``)."""
+        p, p_conf, p_knn, unseen = self.components(X, y)
+        return {"_label_p": p, "_label_conf": p_conf, "_label_knn": p_knn, "_label_unseen": unseen}
+
+    @staticmethod
+    def finding(scorer: RowScorer, cols: Mapping[str, np.ndarray]) -> BatchFinding:
+        """The per-row label finding (``label:inconsistent``, ``label:knn_disagreement``, ``label:unseen``)
+        from the partition columns."""
+        p, p_conf, p_knn = cols["_label_p"], cols["_label_conf"], cols["_label_knn"]
+        unseen = np.asarray(cols["_label_unseen"], dtype=bool)
         thr = scorer.threshold_
         fires = p > thr
         reasons: dict[int, list[str]] = {}
@@ -170,11 +179,10 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
             reasons[int(i)] = codes
         return BatchFinding("label", p, fires, "label:inconsistent", reasons, calibrated=True)
 
-    def prior_shift(self, y: pd.Series, p: np.ndarray, already: np.ndarray) -> BatchFinding | None:
+    def prior_shift(self, keys: np.ndarray, p: np.ndarray, already: np.ndarray) -> BatchFinding | None:
         """A class far more frequent in the batch than in the reference (a targeted flip moves many rows into
         it): its most doubted rows, as many as its excess count minus the rows other detectors already flag
-        (``already``), are flagged ``label:prior_shift``."""
-        keys = label_keys(y)
+        (``already``), are flagged ``label:prior_shift``. ``keys`` are the batch's labels as ``label_keys``."""
         pos = np.clip(np.searchsorted(self.classes_, keys), 0, len(self.classes_) - 1)
         known = self.classes_[pos] == keys
         n = len(keys)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 
-from checks.drift import ReferenceProfile, compare, frame_digest, ks_from_sketch
+from checks.drift import ReferenceProfile, compare, compare_columns, frame_digest, ks_from_sketch
 from checks.errors import ChecksConfigError, ChecksDataError
 
 
@@ -107,3 +107,20 @@ def test_pmlb_halves_do_not_drift_but_a_shift_does(shared_dir: Path, name: str) 
     assert col in compare(shifted, prof).drifted_columns
     only_one_class = b[b["class"] == b["class"].iloc[0]]
     assert "class" in compare(only_one_class, prof).drifted_columns
+
+
+def test_compare_columns_equals_compare_and_reads_one_column_at_a_time() -> None:
+    rng = np.random.default_rng(3)
+    ref = pd.DataFrame({"x": rng.normal(size=2000), "c": rng.choice(["a", "b", "c"], size=2000)})
+    batch = pd.DataFrame({"x": rng.normal(0.5, size=1500), "c": rng.choice(["a", "b"], size=1500)})
+    profile = ReferenceProfile.from_frame(ref, digest="sha256:" + "0" * 64)
+    asked: list[str] = []
+
+    def column(name: str) -> pd.Series | None:
+        asked.append(name)
+        return batch[name] if name in batch.columns else None
+
+    pd.testing.assert_frame_equal(compare_columns(column, profile).table, compare(batch, profile).table)
+    assert asked == ["x", "c"]
+    missing = compare_columns(lambda name: None, profile).table
+    assert missing["test"].tolist() == ["missing", "missing"] and missing["drifted"].all()

@@ -92,6 +92,13 @@ def test_partitions_equal_whole_and_pickle(scorer: RowScorer, credit: dict[str, 
     assert parts.index.equals(batch.index)
     whole = scorer.score(batch)
     pd.testing.assert_frame_equal(scorer.finalize(batch, parts), whole)
+    # finalize needs only the label column: the feature work happened in the partitions
+    pd.testing.assert_frame_equal(scorer.finalize(batch[["class"]], parts), whole)
+    hidden = [c for c in parts.columns if c.startswith("_")]
+    assert {"_label_p", "_dup_exact", "_outlier_features"} <= set(hidden)
+    with pytest.raises(ChecksDataError, match="_cell|_dup|_label|_outlier|_vh") as err:
+        scorer.finalize(batch, parts.drop(columns=hidden[:1]))
+    assert err.value.code == "scoring:partition_mismatch"
 
 
 def test_no_reference_fits_on_the_batch(credit: dict[str, pd.DataFrame]) -> None:
