@@ -5,6 +5,13 @@ Order of a publish: the old ``clean.parquet`` is removed first, every other outp
 complete set minus ``clean.parquet`` or the new one, never a ``clean.parquet`` beside a summary that does not
 describe it. Outputs are deterministic (no times, no run ids), so re-running the same input gives the same bytes.
 
+Concurrent runs on one ``--out`` (POSIX ``flock``, Linux): a live run holds an exclusive lock on its staging
+directory itself (no file is added inside it) from :func:`new_staging` until :func:`publish` or
+:func:`release_staging`, or until its process dies, when the kernel drops the lock. :func:`cleanup_stale_staging`
+removes only staging directories whose lock it can take at once, i.e. those of dead runs. Creating, sweeping and
+publishing take turns on ``OUT/.trainguard.lock``, so a publish's renames are never interleaved with another's:
+each leaves a complete set, and the last one to publish wins.
+
 Example::
 
     >>> import tempfile, pathlib
@@ -16,10 +23,14 @@ Example::
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +39,43 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["OUTPUT_FILES", "atomic_write_bytes", "write_outputs", "publish", "cleanup_stale_staging"]
+__all__ = ["OUTPUT_FILES", "atomic_write_bytes", "write_outputs", "publish", "new_staging", "release_staging",
+           "cleanup_stale_staging"]
 
 OUTPUT_FILES = ("quarantine.parquet", "scores.parquet", "summary.json", "report.html", "clean.parquet")
 _STAGING_PREFIX = ".staging-"
+LOCK_NAME = ".trainguard.lock"
+
+# absolute staging directory -> descriptor holding its flock, for every live staging of this process
+_held: dict[str, int] = {}
+_held_guard = threading.Lock()
+
+
+def _forget_after_fork() -> None:
+    """A forked child drops its copies of the parent's lock descriptors (the parent's locks stay held)."""
+    global _held_guard
+    for fd in _held.values():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held.clear()
+    _held_guard = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
+
+
+@contextmanager
+def _out_dir_lock(out_dir: Path) -> Iterator[None]:
+    """Hold the exclusive ``OUT/.trainguard.lock`` (blocking): staging creation, sweeps and publishes take turns."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out_dir / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _umask() -> int:
@@ -122,34 +166,88 @@ def write_json(path: Path, doc: dict[str, Any]) -> Path:
 
 
 def publish(staging: Path, out_dir: Path) -> dict[str, Path]:
-    """Move the staged outputs into ``out_dir`` (clean.parquet last) and remove the staging directory."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "clean.parquet").unlink(missing_ok=True)
+    """Move the staged outputs into ``out_dir`` (clean.parquet last), then remove and release the staging directory.
+
+    The renames run under ``OUT/.trainguard.lock``: two runs publishing to one directory at once each leave a
+    complete set, one after the other.
+    """
     placed: dict[str, Path] = {}
-    for name in OUTPUT_FILES:
-        src = staging / name
-        if name == "clean.parquet":
-            continue
-        if src.exists():
-            os.replace(src, out_dir / name)
-            placed[name] = out_dir / name
-        else:
-            (out_dir / name).unlink(missing_ok=True)
-    if (staging / "clean.parquet").exists():
-        os.replace(staging / "clean.parquet", out_dir / "clean.parquet")
-        placed["clean.parquet"] = out_dir / "clean.parquet"
-    shutil.rmtree(staging, ignore_errors=True)
+    with _out_dir_lock(out_dir):
+        (out_dir / "clean.parquet").unlink(missing_ok=True)
+        for name in OUTPUT_FILES:
+            src = staging / name
+            if name == "clean.parquet":
+                continue
+            if src.exists():
+                os.replace(src, out_dir / name)
+                placed[name] = out_dir / name
+            else:
+                (out_dir / name).unlink(missing_ok=True)
+        if (staging / "clean.parquet").exists():
+            os.replace(staging / "clean.parquet", out_dir / "clean.parquet")
+            placed["clean.parquet"] = out_dir / "clean.parquet"
+    release_staging(staging)
     return placed
 
 
+def _forget_removed() -> None:
+    """Close the locks of staging directories this process removed without :func:`release_staging`."""
+    with _held_guard:
+        gone = [p for p in _held if not os.path.isdir(p)]
+        fds = [_held.pop(p) for p in gone]
+    for fd in fds:
+        os.close(fd)
+
+
 def new_staging(out_dir: Path) -> Path:
-    """A fresh hidden staging directory inside ``out_dir`` (same filesystem, so renames are atomic)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out_dir))
+    """A fresh hidden staging directory inside ``out_dir`` (same filesystem, so renames are atomic), locked.
+
+    The lock is held until :func:`publish` or :func:`release_staging` (or this process's death), so a concurrent
+    run's :func:`cleanup_stale_staging` leaves the directory alone.
+    """
+    _forget_removed()
+    with _out_dir_lock(out_dir):
+        path = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out_dir))
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new directory: nobody else can hold it
+        except BaseException:
+            os.close(fd)
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        with _held_guard:
+            _held[os.path.abspath(path)] = fd
+    return path
+
+
+def release_staging(staging: Path) -> None:
+    """Remove ``staging`` (if still there) and release its lock; idempotent. For the end of every run."""
+    shutil.rmtree(staging, ignore_errors=True)
+    with _held_guard:
+        fd = _held.pop(os.path.abspath(staging), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def cleanup_stale_staging(out_dir: Path) -> None:
-    """Remove staging directories left behind by a crashed run (their files were never approved)."""
-    if out_dir.is_dir():
-        for p in out_dir.glob(_STAGING_PREFIX + "*"):
-            shutil.rmtree(p, ignore_errors=True)
+    """Remove staging directories left behind by crashed runs (their files were never approved).
+
+    A directory is removed only when its lock can be taken without waiting: the staging of a live run, in this
+    process or another, is kept.
+    """
+    if not out_dir.is_dir():
+        return
+    with _out_dir_lock(out_dir):
+        for p in sorted(out_dir.glob(_STAGING_PREFIX + "*")):
+            try:
+                fd = os.open(p, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+            except OSError:  # gone meanwhile, or not a directory
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # a live run's staging
+                    continue
+                shutil.rmtree(p, ignore_errors=True)
+            finally:
+                os.close(fd)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -68,15 +73,141 @@ def test_rejected_run_removes_a_stale_clean_parquet(batch: Path, tmp_path: Path)
     assert (out / "quarantine.parquet").exists()
 
 
-def test_crash_before_publish_leaves_no_clean_parquet(batch: Path, tmp_path: Path) -> None:
+# A run in another process: it stages outputs, prints its staging directory, then behaves as its argv says.
+_RUN = """
+import os, sys
+from pathlib import Path
+from pipelines import outputs
+
+staging = outputs.new_staging(Path(sys.argv[1]))
+(staging / "clean.parquet").write_bytes(b"staged, never approved")
+print(staging, flush=True)
+if sys.argv[2] == "live":  # still running until the test closes its stdin
+    sys.stdin.read()
+elif sys.argv[2] == "fork-then-crash" and os.fork() == 0:  # a helper it forked outlives it
+    print("helper running", flush=True)  # after the fork handlers ran
+    sys.stdin.read()
+    os._exit(0)
+os._exit(1)  # the run dies without publishing or releasing anything
+"""
+
+
+def _run_elsewhere(out: Path, how: str) -> tuple[subprocess.Popen[str], Path]:
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", _RUN, str(out), how], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=root, env=env)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line:
+        proc.kill()
+        pytest.fail(f"the other run did not start: {proc.communicate(timeout=60)[1]}")
+    staging = Path(line)
+    assert staging.parent == out and (staging / "clean.parquet").exists()
+    return proc, staging
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait(timeout=60)
+
+
+def test_crash_before_publish_leaves_no_clean_parquet(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    staging = outputs.new_staging(out)
-    outputs.write_outputs(staging, batch_path=batch, scores=_scores(200, []), quarantined=np.array([], int),
-                          approved=True)
-    # the process dies here: the staged clean.parquet never reaches OUT and is swept by the next run
+    proc, staging = _run_elsewhere(out, "crash")
+    assert proc.wait(timeout=60) == 1  # the process died here: its staged clean.parquet never reaches OUT
+    _end(proc)
     assert not (out / "clean.parquet").exists()
-    outputs.cleanup_stale_staging(out)
+    outputs.cleanup_stale_staging(out)  # and the next run sweeps it
     assert not staging.exists()
+
+
+def test_live_staging_of_another_process_survives_cleanup(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc, staging = _run_elsewhere(out, "live")
+    try:
+        outputs.cleanup_stale_staging(out)
+        assert (staging / "clean.parquet").read_bytes() == b"staged, never approved"
+        assert proc.poll() is None
+    finally:
+        _end(proc)
+    outputs.cleanup_stale_staging(out)  # its run is gone now: the staging is stale
+    assert not staging.exists()
+
+
+def test_staging_of_a_crashed_run_is_swept_while_a_helper_it_forked_lives(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    proc, staging = _run_elsewhere(out, "fork-then-crash")
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "helper running\n"
+        assert proc.wait(timeout=60) == 1
+        outputs.cleanup_stale_staging(out)
+        assert not staging.exists()
+    finally:
+        _end(proc)  # the helper shares the pipes: closing stdin ends it too
+
+
+def test_live_staging_in_this_process_survives_cleanup(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    live = outputs.new_staging(out)
+    (out / ".staging-legacy").mkdir()  # left by a crashed run, unlocked
+    outputs.cleanup_stale_staging(out)
+    assert live.is_dir() and not (out / ".staging-legacy").exists()
+    assert list(live.iterdir()) == []  # the lock adds no file to the staged outputs
+    outputs.release_staging(live)
+    outputs.release_staging(live)  # idempotent
+    assert not live.exists()
+    assert os.path.abspath(live) not in outputs._held  # its lock is released
+
+
+def _stage_set(out: Path, batch: Path, *, approved: bool, flagged: list[int]) -> tuple[Path, dict]:
+    """A staged set whose summary.json names the digest of each Parquet output, as a real run's does."""
+    staging = outputs.new_staging(out)
+    outputs.write_outputs(staging, batch_path=batch, scores=_scores(200, flagged),
+                          quarantined=np.array(flagged, dtype=np.int64), approved=approved)
+    summary = {"approved": approved, "outputs": {p.name: _sha(p) for p in sorted(staging.glob("*.parquet"))}}
+    outputs.write_json(staging / "summary.json", summary)
+    return staging, summary
+
+
+def _published(out: Path) -> dict:
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert {p.name: _sha(p) for p in sorted(out.glob("*.parquet"))} == summary["outputs"]
+    return summary
+
+
+def test_concurrent_publishes_leave_one_consistent_set(batch: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run B publishes while run A is half-way through its renames: B waits, and B's whole set wins."""
+    out = tmp_path / "out"
+    a, _ = _stage_set(out, batch, approved=True, flagged=[3])
+    b, b_summary = _stage_set(out, batch, approved=False, flagged=[1, 2, 5])
+    midway, go = threading.Event(), threading.Event()
+    real_replace = os.replace
+
+    def replace(src: object, dst: object) -> None:
+        real_replace(src, dst)  # type: ignore[arg-type]
+        if threading.current_thread().name == "publish-a" and not midway.is_set():
+            midway.set()  # A has placed its first file
+            go.wait(30)
+
+    monkeypatch.setattr(outputs.os, "replace", replace)
+    ta = threading.Thread(target=outputs.publish, args=(a, out), name="publish-a")
+    tb = threading.Thread(target=outputs.publish, args=(b, out), name="publish-b")
+    ta.start()
+    assert midway.wait(30)
+    tb.start()
+    tb.join(timeout=1.0)  # without the out-dir lock B's whole publish runs now, between A's renames
+    b_waited = tb.is_alive()
+    go.set()
+    ta.join(timeout=30)
+    tb.join(timeout=30)
+    assert not ta.is_alive() and not tb.is_alive()
+    assert _published(out) == b_summary
+    assert not (out / "clean.parquet").exists()  # B was rejected: A's clean.parquet is not left beside it
+    assert b_waited
+    assert not a.exists() and not b.exists()
 
 
 def test_outputs_are_byte_identical_across_runs(batch: Path, tmp_path: Path) -> None:
