@@ -10,20 +10,25 @@ Reason codes: ``outlier:<iforest|ecod|hbos|knn>``, ``outlier:ecod:feature=<colum
 ``label:inconsistent``, ``label:knn_disagreement``, ``label:unseen``, ``label:prior_shift``, ``duplicate:exact``,
 ``duplicate:conflicting_label``, ``duplicate:flood``, ``cluster:backdoor`` (+ ``cluster:backdoor:feature=<c>`` or
 ``:features=<a>,<b>``), ``cluster:dense_label_group``, ``source:compromised:<name>``, ``score:combined`` (no
-single detector crossed the threshold), plus the ``expect:...`` codes passed in ``row_reasons``. With a source
+single detector crossed the threshold), ``score:adaptive`` (below the budget's threshold but above the cut widened
+for a significantly contaminated batch, see ``checks._adaptive``), plus the ``expect:...`` codes passed in ``row_reasons``. With a source
 column, ``result.attrs["sources"]`` holds the per-source table (rows, flag rate, tests, ``compromised``).
 Unflagged rows share one empty ``reasons`` list object (do not mutate it in place).
 """
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
+from checks._adaptive import adaptive_cut
 from checks._preprocess import TabularPreprocessor
 from checks.detectors._base import EmpiricalCalibrator, OutlierDetector
 from checks.detectors._batch import BatchFinding, label_keys, run_batch_detectors
@@ -44,6 +49,7 @@ ROW_DETECTORS = ("iforest", "ecod", "hbos", "knn")
 BATCH_DETECTORS = ("label", "duplicate", "cluster", "source")
 _EPS = 1e-12
 _SEP = "\x1f"  # joins feature names in the hidden ``_outlier_features`` column (names may hold commas)
+PARTITION_ROWS = 131_072  # rows per partition when ``score`` splits a batch over threads
 MAX_RULE_SHARE = 0.25  # duplicate/cluster rules that fire on more of the batch than this do not lift scores
 
 
@@ -79,7 +85,7 @@ class RowScorer:
     def __init__(
         self, *, label_column: str | None = None, source_column: str | None = None, fp_budget: float = 0.01,
         random_state: int = 0, detectors: Sequence[str] = ROW_DETECTORS + BATCH_DETECTORS,
-        max_fit_rows: int = 50_000, self_fit_trim: float = 0.1, top_features: int = 2,
+        max_fit_rows: int = 50_000, self_fit_trim: float = 0.1, top_features: int = 2, adaptive: bool = True,
     ) -> None:
         self.label_column = label_column
         self.source_column = source_column
@@ -89,6 +95,7 @@ class RowScorer:
         self.max_fit_rows = max_fit_rows
         self.self_fit_trim = self_fit_trim
         self.top_features = top_features
+        self.adaptive = adaptive
 
     # ------------------------------------------------------------------ fit
     def fit(self, reference: pd.DataFrame | None, batch: pd.DataFrame | None = None) -> RowScorer:
@@ -138,7 +145,10 @@ class RowScorer:
             families["outlier"] = self.outlier_calibrator_.transform(comb)
         self.label_model_: LabelModel | None = None
         if self.label_column is not None and "label" in self.detectors and has_ref:
-            self.label_model_ = LabelModel(random_state=self.random_state).fit(X, base[self.label_column])
+            knn = self.models_.get("knn")
+            shared = knn.sample_index_ if isinstance(knn, KNNDetector) else None  # one neighbour search for both
+            self.label_model_ = LabelModel(random_state=self.random_state).fit(
+                X, base[self.label_column], neighbor_rows=shared)
             families = {k: v[self.label_model_.fit_index_] for k, v in families.items()}  # same rows
             families["label"] = self.label_model_.heldout_p_
         self.reference_X_ = X
@@ -174,8 +184,13 @@ class RowScorer:
         the batch's feature matrix: all per-row work happens here, partition by partition.
         """
         X = self.preprocessor_.transform(part)
+        knn, neighbors = self.models_.get("knn"), None
+        raw: dict[str, np.ndarray] = {}
+        if isinstance(knn, KNNDetector) and self.label_model_ is not None:  # fitted on the same reference rows
+            dist, neighbors = knn.neighbors(X, max(knn.k_, self.label_model_.k_))
+            raw["knn"] = knn.score_from_neighbors(dist)
         cols: dict[str, Any] = {
-            f"score_{d}": self.calibrators_[d].transform(self.models_[d].score_samples(X))
+            f"score_{d}": self.calibrators_[d].transform(raw[d] if d in raw else self.models_[d].score_samples(X))
             for d in self.row_detectors_
         }
         if "duplicate" in self.detectors:
@@ -184,7 +199,7 @@ class RowScorer:
             cols["_dup_exact"] = group_ids(X, None)
         if self.label_model_ is not None:
             assert self.label_column is not None
-            cols.update(self.label_model_.partition_columns(X, part[self.label_column]))
+            cols.update(self.label_model_.partition_columns(X, part[self.label_column], neighbors))
         if self._clusters_on():
             cols.update(cluster_columns(self, X))
         if self.row_detectors_:
@@ -260,6 +275,10 @@ class RowScorer:
             score = self._raise_fired(score, [src])
         flagged = score > thr
         reasons: defaultdict[int, list[str]] = defaultdict(list)
+        if self.adaptive:  # a significantly contaminated batch: widen the cut to the expected-F1 optimum
+            cut = 1.0 - adaptive_cut(1.0 - np.clip(score, 0.0, 1.0), self.fp_budget)
+            self._widened_reasons(np.flatnonzero((score > cut) & ~flagged), families, cols, p_rows, reasons)
+            flagged |= score > cut
         if p_rows is not None:
             self._outlier_reasons(cols["_outlier_features"], p_rows, outlier, flagged, reasons)
         for f in findings:
@@ -292,6 +311,21 @@ class RowScorer:
         if source_table is not None:
             table.attrs["sources"] = source_table.to_dict(orient="records")
         return table
+
+    def _widened_reasons(
+        self, rows: np.ndarray, families: Mapping[str, np.ndarray], cols: Mapping[str, np.ndarray],
+        p_rows: np.ndarray | None, reasons: defaultdict[int, list[str]],
+    ) -> None:
+        """Rows flagged by the widened cut: ``score:adaptive`` plus the family that drives their score."""
+        for i in rows:
+            codes = ["score:adaptive"]
+            label_p, outlier_p = families.get("label"), families.get("outlier")
+            if label_p is not None and (outlier_p is None or label_p[i] >= outlier_p[i]):
+                codes.append("label:inconsistent" if cols["_label_conf"][i] >= cols["_label_knn"][i]
+                             else "label:knn_disagreement")
+            elif p_rows is not None:
+                codes.append(f"outlier:{self.row_detectors_[int(np.argmax(p_rows[i]))]}")
+            reasons[int(i)].extend(codes)
 
     def _raise_fired(self, score: np.ndarray, findings: Sequence[BatchFinding]) -> np.ndarray:
         """Rule-based detectors that fire lift a row's score above the threshold (by their strength)."""
@@ -336,9 +370,20 @@ class RowScorer:
             )
         return cols
 
-    def score(self, batch: pd.DataFrame, *, row_reasons: Mapping[int, Sequence[str]] | None = None) -> pd.DataFrame:
-        """``finalize(batch, score_partition(batch), row_reasons=...)``."""
-        return self.finalize(batch, self.score_partition(batch), row_reasons=row_reasons)
+    def score(
+        self, batch: pd.DataFrame, *, row_reasons: Mapping[int, Sequence[str]] | None = None,
+        n_jobs: int | None = None,
+    ) -> pd.DataFrame:
+        """``finalize(batch, score_partition(batch), row_reasons=...)``, the partitions (of ``PARTITION_ROWS``)
+        scored by ``n_jobs`` threads (default: one per core, at most 4), each with single-threaded BLAS/OpenMP."""
+        n = len(batch)
+        jobs = min(n_jobs or os.cpu_count() or 1, 4)
+        if n <= PARTITION_ROWS or jobs <= 1:
+            return self.finalize(batch, self.score_partition(batch), row_reasons=row_reasons)
+        chunks = (batch.iloc[lo:lo + PARTITION_ROWS] for lo in range(0, n, PARTITION_ROWS))
+        with threadpool_limits(limits=1), ThreadPoolExecutor(jobs) as pool:
+            parts = pd.concat(list(pool.map(self.score_partition, chunks)))
+        return self.finalize(batch, parts, row_reasons=row_reasons)
 
     def _outlier_reasons(
         self, features: np.ndarray, p_rows: np.ndarray, outlier: np.ndarray, flagged: np.ndarray,

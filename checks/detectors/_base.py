@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator
 
-__all__ = ["OutlierDetector", "EmpiricalCalibrator", "check_matrix", "bounded_sample"]
+__all__ = ["OutlierDetector", "EmpiricalCalibrator", "check_matrix", "bounded_sample", "sample_index"]
 
 
 def check_matrix(X: np.ndarray) -> np.ndarray:
@@ -18,13 +18,18 @@ def check_matrix(X: np.ndarray) -> np.ndarray:
     return arr
 
 
+def sample_index(n: int, max_samples: int, random_state: int | None) -> np.ndarray:
+    """Sorted positions of at most ``max_samples`` of ``n`` rows, drawn without replacement (seeded)."""
+    if n <= max_samples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, size=max_samples, replace=False))
+
+
 def bounded_sample(X: np.ndarray, max_samples: int, random_state: int | None) -> np.ndarray:
     """At most ``max_samples`` rows of X drawn without replacement (seeded); X itself when it is small."""
     if X.shape[0] <= max_samples:
         return X
-    rng = np.random.default_rng(random_state)
-    idx = np.sort(rng.choice(X.shape[0], size=max_samples, replace=False))
-    return X[idx]
+    return X[sample_index(X.shape[0], max_samples, random_state)]
 
 
 class OutlierDetector(BaseEstimator):  # type: ignore[misc]
@@ -59,16 +64,21 @@ class EmpiricalCalibrator(BaseEstimator):  # type: ignore[misc]
         if not spread > 0:
             spread = float(np.std(s)) or 1.0
         self.tail_scale_ = spread
+        # distinct values with the mid-rank ECDF at each and the share strictly below each (one search per score)
+        self.values_, first, counts = np.unique(s, return_index=True, return_counts=True)
+        self.mid_ = (2 * first + counts) / 2.0 / (self.n_ + 1)
+        self.below_ = first / (self.n_ + 1)
         return self
 
     def transform(self, scores: np.ndarray) -> np.ndarray:
         x = np.asarray(scores, dtype=np.float64)
         x = np.where(np.isnan(x), self.sorted_[-1], x)
-        below = np.searchsorted(self.sorted_, x, side="left")
-        at_or_below = np.searchsorted(self.sorted_, x, side="right")
         n = self.n_
-        # mid-rank ECDF of trusted scores, scaled into [0, n/(n+1)]
-        p = (below + at_or_below) / 2.0 / (n + 1)
+        # mid-rank ECDF of trusted scores, scaled into [0, n/(n+1)]: at a trusted value its mid-rank, between
+        # trusted values the share below
+        pos = np.searchsorted(self.values_, x, side="left")
+        at = np.minimum(pos, len(self.values_) - 1)
+        p = np.where(self.values_[at] == x, self.mid_[at], np.append(self.below_, n / (n + 1))[pos])
         over = x > self.sorted_[-1]
         if over.any():
             excess = (x[over] - self.sorted_[-1]) / self.tail_scale_

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from checks.detectors._base import OutlierDetector, bounded_sample, check_matrix
+from checks.detectors._base import OutlierDetector, check_matrix, sample_index
 
 __all__ = ["KNNDetector"]
 
@@ -31,7 +31,9 @@ class KNNDetector(OutlierDetector):
         self.random_state = random_state
 
     def fit(self, X: np.ndarray, y: object = None) -> KNNDetector:
-        X = bounded_sample(check_matrix(X), self.max_samples, self.random_state)
+        X = check_matrix(X)
+        self.sample_index_ = sample_index(len(X), self.max_samples, self.random_state)  # rows of X kept
+        X = X[self.sample_index_]
         self.reference_ = X
         self.k_ = int(min(self.n_neighbors, X.shape[0]))
         self.index_ = NearestNeighbors(n_neighbors=self.k_, algorithm="brute").fit(X)
@@ -39,9 +41,20 @@ class KNNDetector(OutlierDetector):
         return self
 
     def score_samples(self, X: np.ndarray) -> np.ndarray:
+        return self.score_from_neighbors(self.neighbors(X, self.k_)[0])
+
+    def neighbors(self, X: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, positions in ``sample_index_``) of the ``k`` nearest sampled reference rows of each row;
+        one search serves this detector and the label model's kNN vote (``RowScorer``)."""
         X = check_matrix(X)
-        out = np.empty(X.shape[0], dtype=np.float64)
+        k = int(min(k, self.reference_.shape[0]))
+        dist = np.empty((X.shape[0], k), dtype=np.float64)
+        idx = np.empty((X.shape[0], k), dtype=np.int64)
         for lo in range(0, X.shape[0], self.chunk_size):
-            dist, _ = self.index_.kneighbors(X[lo : lo + self.chunk_size], n_neighbors=self.k_)
-            out[lo : lo + self.chunk_size] = dist[:, -1]
-        return out
+            dist[lo : lo + self.chunk_size], idx[lo : lo + self.chunk_size] = self.index_.kneighbors(
+                X[lo : lo + self.chunk_size], n_neighbors=k)
+        return dist, idx
+
+    def score_from_neighbors(self, dist: np.ndarray) -> np.ndarray:
+        """The score from ``neighbors``' distances (at least ``k_`` columns)."""
+        return np.asarray(dist[:, self.k_ - 1], dtype=np.float64)

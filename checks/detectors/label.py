@@ -19,6 +19,7 @@ from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
 from checks.detectors._base import EmpiricalCalibrator
@@ -30,11 +31,30 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["LabelModel"]
 
 SHIFT_P = 1e-6  # binomial tail (Bonferroni over classes) for a class over-represented in the batch
-SHIFT_LIFT = 1.2  # ... and at least this many times its reference share
+SHIFT_LIFT = 1.2
+EARLY_STOP_ROWS = 5_000  # label-model fits on at least this many rows stop early (see ``LabelModel._model``)  # ... and at least this many times its reference share
 
 
 def _tail(p: np.ndarray) -> np.ndarray:
     return np.asarray(-np.log(np.clip(1.0 - p, 1e-12, 1.0)))
+
+
+def _predict_proba_binned(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
+    """``model.predict_proba(X)``, evaluated on the model's own uint8 bins of X: the same numbers (a sample
+    goes left at a split iff its bin is at most the split's bin) about twice as fast. Falls back to
+    ``predict_proba`` if scikit-learn's internals differ from the pinned version's."""
+    try:
+        mapper = model._bin_mapper
+        binned = mapper.transform(np.asarray(X, dtype=np.float64))
+        raw = np.zeros((len(X), model.n_trees_per_iteration_), dtype=np.float64, order="F")
+        raw += model._baseline_prediction
+        n_threads = _openmp_effective_n_threads()
+        for predictors in model._predictors:
+            for k, predictor in enumerate(predictors):
+                raw[:, k] += predictor.predict_binned(binned, mapper.missing_values_bin_idx_, n_threads)
+        return np.asarray(model._loss.predict_proba(raw))
+    except AttributeError:  # pragma: no cover - another scikit-learn layout
+        return np.asarray(model.predict_proba(X))
 
 
 class LabelModel(BaseEstimator):  # type: ignore[misc]
@@ -50,22 +70,30 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
     """
 
     def __init__(
-        self, *, n_folds: int = 3, n_neighbors: int = 10, max_iter: int = 100, max_neighbors_ref: int = 1_024, max_fit_rows: int = 20_000,
-        random_state: int | None = 0,
+        self, *, n_folds: int = 3, n_neighbors: int = 10, max_iter: int = 100, learning_rate: float = 0.1,
+        max_neighbors_ref: int = 1_024, max_fit_rows: int = 20_000, random_state: int | None = 0,
     ) -> None:
         self.n_folds = n_folds
         self.n_neighbors = n_neighbors
         self.max_iter = max_iter
+        self.learning_rate = learning_rate
         self.max_neighbors_ref = max_neighbors_ref
         self.max_fit_rows = max_fit_rows
         self.random_state = random_state
 
-    def _model(self) -> HistGradientBoostingClassifier:
+    def _model(self, codes: np.ndarray) -> HistGradientBoostingClassifier:
+        # on large fits, stop adding trees once a held-out tenth stops improving: simple labels need far fewer
+        # than max_iter trees (and every tree costs time on each scored row); small or rare-class fits run all
+        early = len(codes) >= EARLY_STOP_ROWS and int(np.bincount(codes).min()) >= 20
         return HistGradientBoostingClassifier(
-            max_iter=self.max_iter, early_stopping=False, random_state=self.random_state
+            max_iter=self.max_iter, learning_rate=self.learning_rate, early_stopping=early, n_iter_no_change=10,
+            validation_fraction=0.1, random_state=self.random_state,
         )
 
-    def fit(self, X: np.ndarray, y: pd.Series) -> LabelModel:
+    def fit(self, X: np.ndarray, y: pd.Series, *, neighbor_rows: np.ndarray | None = None) -> LabelModel:
+        """Fit on reference rows. ``neighbor_rows`` (positions in X) are the kNN vote's reference rows, e.g. the
+        ``KNNDetector``'s sample so that one neighbour search serves both; default: a seeded sample."""
+        X_all, y_all = X, y
         self.fit_index_ = np.arange(len(X))
         if len(X) > self.max_fit_rows:  # a bounded, seeded sample of the reference
             keep = np.sort(np.random.default_rng(self.random_state).choice(len(X), self.max_fit_rows, replace=False))
@@ -89,19 +117,23 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
             for tr, te in splitter.split(X, codes):
                 oof[te] = self._given_proba(self._fit_model(X[tr], codes[tr]), X[te], codes[te])
         self.model_ = self._fit_model(X, codes) if len(self.classes_) >= 2 else None
-        # kNN label disagreement against a bounded reference sample
-        idx = np.arange(n)
-        if n > self.max_neighbors_ref:
-            idx = np.sort(np.random.default_rng(self.random_state).choice(n, self.max_neighbors_ref, replace=False))
-        self.nn_X_ = X[idx]
-        self.nn_codes_ = codes[idx]
-        self.k_ = int(max(1, min(self.n_neighbors, len(idx) - 1)))
+        # kNN label disagreement against a bounded reference sample (positions in X_all)
+        if neighbor_rows is None:
+            idx = np.arange(n)
+            if n > self.max_neighbors_ref:
+                idx = np.sort(np.random.default_rng(self.random_state).choice(n, self.max_neighbors_ref, replace=False))
+            full_idx = self.fit_index_[idx]
+        else:
+            full_idx = np.asarray(neighbor_rows, dtype=np.int64)
+        self.nn_X_ = X_all[full_idx]
+        self.nn_codes_ = self._codes(label_keys(y_all.iloc[full_idx]))
+        self.k_ = int(max(1, min(self.n_neighbors, len(full_idx) - 1)))
         self.nn_ = NearestNeighbors(n_neighbors=self.k_ + 1, algorithm="brute").fit(self.nn_X_)
-        _, nb = self.nn_.kneighbors(X, n_neighbors=min(self.k_ + 1, len(idx)))
-        in_sample = np.zeros(n, dtype=bool)
-        in_sample[idx] = True
-        pos_in_sample = np.full(n, -1)
-        pos_in_sample[idx] = np.arange(len(idx))
+        _, nb = self.nn_.kneighbors(X, n_neighbors=min(self.k_ + 1, len(full_idx)))
+        to_nn = np.full(len(X_all), -1)
+        to_nn[full_idx] = np.arange(len(full_idx))
+        pos_in_sample = to_nn[self.fit_index_]
+        in_sample = pos_in_sample >= 0
         # drop each sampled row's own entry; others drop their farthest neighbour
         own = nb == pos_in_sample[:, None]
         keep = ~own
@@ -122,27 +154,34 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
             return None
         # OpenMP threads only pay off on large fits; on small ones (and a busy machine) they spin and stall
         with threadpool_limits(limits=1 if len(codes) < 50_000 else None, user_api="openmp"):
-            return self._model().fit(X, codes)
+            return self._model(codes).fit(X, codes)
 
     def _given_proba(self, model: HistGradientBoostingClassifier | None, X: np.ndarray, codes: np.ndarray) -> np.ndarray:
         if model is None:
             return np.ones(len(codes))
         with threadpool_limits(limits=1 if len(codes) < 50_000 else None, user_api="openmp"):
-            proba = model.predict_proba(X)
+            proba = _predict_proba_binned(model, X)
         col = np.searchsorted(model.classes_, codes)
         col = np.clip(col, 0, len(model.classes_) - 1)
         known = model.classes_[col] == codes
         out = np.where(known, proba[np.arange(len(codes)), col], 0.0)
         return np.asarray(out)
 
-    def components(self, X: np.ndarray, y: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(combined p, confident-learning p, kNN-disagreement p, label unseen in the reference) per row."""
-        keys = label_keys(y)
+    def _codes(self, keys: np.ndarray) -> np.ndarray:
+        """Positions of label keys in ``classes_``; -1 for a label the fit rows never show."""
         pos = np.clip(np.searchsorted(self.classes_, keys), 0, len(self.classes_) - 1)
-        known = self.classes_[pos] == keys
-        codes = np.where(known, pos, -1)
+        return np.where(self.classes_[pos] == keys, pos, -1)
+
+    def components(
+        self, X: np.ndarray, y: pd.Series, neighbors: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(combined p, confident-learning p, kNN-disagreement p, label unseen in the reference) per row.
+        ``neighbors``: positions in the kNN vote's reference rows of each row's nearest ones (at least ``k_``
+        columns), when the caller already searched them; else they are searched here."""
+        codes = self._codes(label_keys(y))
+        known = codes >= 0
         given = self._given_proba(self.model_, X, codes) if len(self.classes_) >= 2 else known.astype(float)
-        _, nb = self.nn_.kneighbors(X, n_neighbors=self.k_)
+        nb = self.nn_.kneighbors(X, n_neighbors=self.k_)[1] if neighbors is None else neighbors[:, : self.k_]
         disagree = (self.nn_codes_[nb] != codes[:, None]).mean(axis=1)
         p_conf = self.conf_calibrator_.transform(1.0 - given)
         p_knn = self.knn_calibrator_.transform(disagree)
@@ -153,10 +192,12 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
     def score_samples(self, X: np.ndarray, y: pd.Series) -> np.ndarray:
         return self.components(X, y)[0]
 
-    def partition_columns(self, X: np.ndarray, y: pd.Series) -> dict[str, np.ndarray]:
+    def partition_columns(
+        self, X: np.ndarray, y: pd.Series, neighbors: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Per-row label evidence of one partition: ``_label_p`` (combined), ``_label_conf``, ``_label_knn``
         and ``_label_unseen`` (see ``components``)."""
-        p, p_conf, p_knn, unseen = self.components(X, y)
+        p, p_conf, p_knn, unseen = self.components(X, y, neighbors)
         return {"_label_p": p, "_label_conf": p_conf, "_label_knn": p_knn, "_label_unseen": unseen}
 
     @staticmethod

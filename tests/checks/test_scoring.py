@@ -101,6 +101,17 @@ def test_partitions_equal_whole_and_pickle(scorer: RowScorer, credit: dict[str, 
     assert err.value.code == "scoring:partition_mismatch"
 
 
+def test_threaded_partitions_equal_one_partition(
+    scorer: RowScorer, credit: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import checks.scoring
+
+    batch = credit["batch_poisoned"]
+    single = scorer.finalize(batch, scorer.score_partition(batch))
+    monkeypatch.setattr(checks.scoring, "PARTITION_ROWS", 50)  # 235 rows -> 5 partitions over 2 threads
+    pd.testing.assert_frame_equal(scorer.score(batch, n_jobs=2), single)
+
+
 def test_no_reference_fits_on_the_batch(credit: dict[str, pd.DataFrame]) -> None:
     batch, truth = credit["batch_poisoned"], credit["batch_poisoned.truth"]
     out = RowScorer(label_column="class").fit(None, batch).score(batch)

@@ -107,3 +107,17 @@ def test_label_prior_shift_flags_the_excess_of_a_targeted_flip() -> None:
     # flipped rows are ~26% of class 0 here; the doubt ranking nearly doubles that among the flagged excess
     base_rate = len(flipped) / int((batch["y"] == 0).sum())
     assert len(shift) > 0.3 * len(flipped) and np.isin(shift, flipped).mean() > 1.5 * base_rate
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_binned_prediction_equals_predict_proba(n_classes: int) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from checks.detectors.label import _predict_proba_binned
+
+    rng = np.random.default_rng(n_classes)
+    X = rng.normal(size=(3000, 5))
+    y = np.digitize(X[:, 0] + 0.3 * rng.normal(size=3000), [-0.5, 0.5][: n_classes - 1])
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
+    unseen = np.vstack([rng.normal(scale=3.0, size=(2000, 5)), X[:50]])  # beyond every bin edge as well
+    np.testing.assert_array_equal(_predict_proba_binned(model, unseen), model.predict_proba(unseen))
