@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -52,7 +51,8 @@ def _runner(name: str, address: str | None) -> Any:
 
         if address:
             return DaskTaskRunner(address=address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True})
+        return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
+                                                  "dashboard_address": None})
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=2)
@@ -93,7 +93,7 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
         _record_crash(ctx, exc)
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        outputs.release_staging(staging)
 
 
 def _default_source(uri: str) -> str:
@@ -101,11 +101,24 @@ def _default_source(uri: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in stem).lstrip(".") or "default"
 
 
+def _release_freed_memory() -> None:
+    """Hand memory freed by a stage back to the OS (glibc keeps it in per-thread arenas otherwise, so the
+    next stage's peak would sit on top of the last one's)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc
+            pass
+
+
 @contextmanager
 def _stage(ctx: dict[str, Any], name: str) -> Iterator[None]:
     """Time a stage (``result["timings"]``) and print a progress line on stderr when asked."""
     t0 = time.time()
     yield
+    _release_freed_memory()
     t1 = time.time()
     ctx.setdefault("timings", []).append({"stage": name, "start": t0, "end": t1})
     if os.environ.get("TRAINGUARD_PROGRESS") == "1":
@@ -153,7 +166,10 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     with _stage(ctx, "fit"):
         fitted = tasks.fit_scorer(batch["path"], ref_path, params, str(work))
     scorer = fitted["path"]
-    with _stage(ctx, "score"):
+    from threadpoolctl import threadpool_limits
+
+    # partitions run in parallel (threads here, processes on Dask): BLAS/OpenMP inside each one stays single
+    with _stage(ctx, "score"), threadpool_limits(limits=1):
         futures = [tasks.score_partition.submit(scorer, batch["path"], g, str(work))
                    for g in range(tasks.partition_count(batch["path"]))]
         parts = [f.result() for f in futures]
@@ -163,24 +179,25 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     import pandas as pd
 
     with _stage(ctx, "decide"):
-        scores = pd.read_parquet(scores_path)
+        scores = outputs.read_scores(Path(scores_path))
         failures = pd.read_parquet(contract["failures"])
         drift = pd.read_parquet(drift_path) if drift_path else None
         decision = decide(scores, config.policy, failures=failures, drift=drift)
     staging: Path = ctx["staging"]
     with _stage(ctx, "write"):
         outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
-                              quarantined=decision.quarantined, approved=decision.approved)
+                              quarantined=decision.quarantined, approved=decision.approved,
+                              scores_file=Path(scores_path))
         summary = run_summary(ctx, decision, scores, failures, drift, contract, fitted["detectors"])
         contract_text = Path(contract["toml"]).read_text(encoding="utf-8")
     with _stage(ctx, "ledger"):
         entries = record_attempt(ctx, summary, staging)
     with _stage(ctx, "publish"):
-        placed = outputs.publish(staging, ctx["out"])
-        if decision.approved:
+        if decision.approved:  # kept from staging: another run publishing to the same --out cannot swap it
             if contract["origin"] != "state":
                 state.save_contract_text(contract_text)
-            state.keep_approved(placed["clean.parquet"], summary["outputs"]["clean.parquet"])
+            state.keep_approved(staging / "clean.parquet", summary["outputs"]["clean.parquet"])
+        outputs.publish(staging, ctx["out"])
     result = dict(summary, ledger=entries, out_dir=str(ctx["out"]), exit_code=0 if decision.approved else 1,
                   timings=ctx.get("timings", []))
     artifacts(result)

@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["OUTPUT_FILES", "atomic_write_bytes", "write_outputs", "publish", "new_staging", "release_staging",
+__all__ = ["OUTPUT_FILES", "atomic_write_bytes", "write_outputs", "write_scores", "read_scores", "publish", "new_staging", "release_staging",
            "cleanup_stale_staging"]
 
 OUTPUT_FILES = ("quarantine.parquet", "scores.parquet", "summary.json", "report.html", "clean.parquet")
@@ -118,9 +118,31 @@ def _scores_table(scores: pd.DataFrame) -> pa.Table:
     return pa.table(cols)
 
 
+def write_scores(scores: pd.DataFrame, path: Path) -> Path:
+    """Write a scores table as scores.parquet (DESIGN.md types; the exact bytes ``write_outputs`` would write)."""
+    _write_table(_scores_table(scores), path)
+    return path
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """A scores.parquet as a DataFrame, cheaply: ``reasons`` are lists for flagged rows, and every unflagged row
+    shares one empty list (converting a million empty list cells would take seconds and hundreds of MB)."""
+    table = pq.read_table(path)
+    frame = table.drop(["reasons"]).to_pandas()
+    flagged = np.flatnonzero(frame["flagged"].to_numpy(dtype=bool))
+    none: list[str] = []
+    column: list[list[str]] = [none] * len(frame)
+    for i, codes in zip(flagged, table.column("reasons").take(pa.array(flagged)).to_pylist(), strict=True):
+        column[int(i)] = list(codes or [])
+    frame.insert(3, "reasons", column)
+    return frame
+
+
 def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quarantined: np.ndarray,
-                  approved: bool) -> dict[str, Path]:
+                  approved: bool, scores_file: Path | None = None) -> dict[str, Path]:
     """Write the Parquet outputs into ``staging``: clean (approved only), quarantine and scores.
+
+    ``scores_file``: ``scores`` as already written by ``write_scores``; it is copied rather than encoded again.
 
     The batch is streamed one row group at a time, so memory holds one partition plus the quarantined rows.
     """
@@ -155,7 +177,10 @@ def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quar
     q = q.append_column("reasons", pa.array(reasons, type=pa.list_(pa.string())))
     _write_table(q, staging / "quarantine.parquet")
     written["quarantine.parquet"] = staging / "quarantine.parquet"
-    _write_table(_scores_table(scores), staging / "scores.parquet")
+    if scores_file is not None:
+        shutil.copyfile(scores_file, staging / "scores.parquet")
+    else:
+        write_scores(scores, staging / "scores.parquet")
     written["scores.parquet"] = staging / "scores.parquet"
     return written
 

@@ -193,7 +193,10 @@ def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str
                     work_dir: str) -> str:
     """Batch-level detectors, combination, threshold and reasons: the scores.parquet table."""
     scorer = pickle.loads(Path(scorer_path).read_bytes())  # noqa: S301 - our own artifact, see fit_scorer
-    parts = pd.concat([pd.read_parquet(p) for p in partition_paths]).sort_index()
+    parts = pa.concat_tables([pq.read_table(p) for p in partition_paths]).to_pandas(split_blocks=True,
+                                                                                    self_destruct=True)
+    if not parts.index.is_monotonic_increasing:  # partitions are listed in row order; sort only if they are not
+        parts = parts.sort_index()
     row_reasons: dict[int, list[str]] = {}
     if row_reasons_path:
         rr = pq.read_table(row_reasons_path).to_pydict()
@@ -201,6 +204,6 @@ def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str
             row_reasons.setdefault(int(r), []).append(str(code))
     scores = scorer.finalize(_columns(batch_path, [scorer.label_column, scorer.source_column]), parts,
                              row_reasons=row_reasons or None)
-    out = Path(work_dir) / "scores.work.parquet"
-    scores.to_parquet(out, index=False)
-    return str(out)
+    from pipelines.outputs import write_scores
+
+    return str(write_scores(scores, Path(work_dir) / "scores.work.parquet"))

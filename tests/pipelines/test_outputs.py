@@ -228,3 +228,20 @@ def test_atomic_write_bytes_replaces(tmp_path: Path) -> None:
     outputs.atomic_write_bytes(p, b"2")
     assert p.read_bytes() == b"2"
     assert [x.name for x in p.parent.iterdir()] == ["f.json"]
+
+
+def test_written_scores_are_read_back_and_copied_byte_for_byte(batch: Path, tmp_path: Path) -> None:
+    scores = _scores(200, [3, 7, 150])
+    scores.loc[7, "reasons"] = ["label:inconsistent", "duplicate:flood"]
+    path = outputs.write_scores(scores, tmp_path / "scores.work.parquet")
+    back = outputs.read_scores(path)
+    pd.testing.assert_frame_equal(back, scores, check_dtype=False)
+    assert back["reasons"].map(len).sum() == 4 and back.loc[7, "reasons"] == ["label:inconsistent", "duplicate:flood"]
+    a, b = outputs.new_staging(tmp_path / "a"), outputs.new_staging(tmp_path / "b")
+    common = {"batch_path": batch, "quarantined": np.array([3, 7, 150]), "approved": True}
+    outputs.write_outputs(a, scores=scores, **common)
+    outputs.write_outputs(b, scores=back, scores_file=path, **common)
+    for name in ("scores.parquet", "quarantine.parquet", "clean.parquet"):
+        assert _sha(a / name) == _sha(b / name), name
+    outputs.release_staging(a)
+    outputs.release_staging(b)
