@@ -24,6 +24,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from pipelines import outputs, tasks
+from pipelines._memory import release_freed_memory
 from pipelines._record import (
     ERROR_EXIT,
     artifacts,
@@ -101,24 +102,12 @@ def _default_source(uri: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in stem).lstrip(".") or "default"
 
 
-def _release_freed_memory() -> None:
-    """Hand memory freed by a stage back to the OS (glibc keeps it in per-thread arenas otherwise, so the
-    next stage's peak would sit on top of the last one's)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc
-            pass
-
-
 @contextmanager
 def _stage(ctx: dict[str, Any], name: str) -> Iterator[None]:
     """Time a stage (``result["timings"]``) and print a progress line on stderr when asked."""
     t0 = time.time()
     yield
-    _release_freed_memory()
+    release_freed_memory()
     t1 = time.time()
     ctx.setdefault("timings", []).append({"stage": name, "start": t0, "end": t1})
     if os.environ.get("TRAINGUARD_PROGRESS") == "1":

@@ -105,13 +105,23 @@ def _write_table(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path, compression="zstd", row_group_size=250_000)
 
 
+def _reasons_array(reasons: pd.Series) -> pa.Array:
+    """list<string> from a column of lists (None = []), built from offsets: no per-row list objects."""
+    cells = reasons.to_numpy(dtype=object)
+    lengths = np.fromiter((0 if r is None else len(r) for r in cells), dtype=np.int32, count=len(cells))
+    offsets = np.zeros(len(cells) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    values = [str(code) for i in np.flatnonzero(lengths) for code in cells[i]]
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.string()))
+
+
 def _scores_table(scores: pd.DataFrame) -> pa.Table:
     """scores.parquet with the DESIGN.md types: row int64, score float64, flagged bool, reasons list<string>."""
     cols: dict[str, pa.Array] = {
         "row": pa.array(scores["row"].to_numpy(dtype=np.int64)),
         "score": pa.array(scores["score"].to_numpy(dtype=np.float64)),
         "flagged": pa.array(scores["flagged"].to_numpy(dtype=bool)),
-        "reasons": pa.array([list(r) if r is not None else [] for r in scores["reasons"]], type=pa.list_(pa.string())),
+        "reasons": _reasons_array(scores["reasons"]),
     }
     for c in sorted(c for c in scores.columns if c.startswith("score_")):
         cols[c] = pa.array(scores[c].to_numpy(dtype=np.float64))

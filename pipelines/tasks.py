@@ -11,12 +11,14 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import task
 
 from pipelines import reading
+from pipelines._memory import release_freed_memory
 from pipelines.errors import PipelineError, PipelineInputError
 
 __all__ = ["stage_input", "read_batch", "check_contract", "check_drift", "fit_scorer", "score_partition",
@@ -188,15 +190,31 @@ def score_partition(scorer_path: str, batch_path: str, group: int, work_dir: str
     return str(out)
 
 
+def _read_partitions(paths: list[str]) -> pd.DataFrame:
+    """The partitions' score tables as one frame in row order, assembled one column at a time (memory: the
+    result plus one column's pieces, not an Arrow copy of everything beside a pandas one)."""
+    files = [pq.ParquetFile(p) for p in paths]
+    names = [n for n in files[0].schema_arrow.names if not n.startswith("__index_level")]
+    index: np.ndarray = (np.concatenate([pd.read_parquet(p, columns=[]).index.to_numpy() for p in paths])
+                         if paths else np.zeros(0, dtype=np.int64))
+    cols: dict[str, Any] = {}
+    for name in names:
+        pieces = [f.read(columns=[name]).column(0) for f in files]
+        arrays = [c.to_numpy() if pa.types.is_primitive(c.type) or pa.types.is_boolean(c.type) else
+                  np.asarray(c.to_pandas()) for c in pieces]
+        cols[name] = np.concatenate(arrays) if arrays else np.zeros(0)
+        if name == "_outlier_features":
+            cols[name] = pd.array(cols[name], dtype="str")
+    frame = pd.DataFrame(cols, index=pd.Index(index), copy=False)
+    return frame if frame.index.is_monotonic_increasing else frame.sort_index()
+
+
 @task(name="finalize-scores", persist_result=False)
 def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str], row_reasons_path: str | None,
                     work_dir: str) -> str:
     """Batch-level detectors, combination, threshold and reasons: the scores.parquet table."""
     scorer = pickle.loads(Path(scorer_path).read_bytes())  # noqa: S301 - our own artifact, see fit_scorer
-    parts = pa.concat_tables([pq.read_table(p) for p in partition_paths]).to_pandas(split_blocks=True,
-                                                                                    self_destruct=True)
-    if not parts.index.is_monotonic_increasing:  # partitions are listed in row order; sort only if they are not
-        parts = parts.sort_index()
+    parts = _read_partitions(partition_paths)
     row_reasons: dict[int, list[str]] = {}
     if row_reasons_path:
         rr = pq.read_table(row_reasons_path).to_pydict()
@@ -204,6 +222,8 @@ def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str
             row_reasons.setdefault(int(r), []).append(str(code))
     scores = scorer.finalize(_columns(batch_path, [scorer.label_column, scorer.source_column]), parts,
                              row_reasons=row_reasons or None)
+    del parts  # the partitions' per-row columns (about 200 bytes a row) are not needed for writing
+    release_freed_memory()
     from pipelines.outputs import write_scores
 
     return str(write_scores(scores, Path(work_dir) / "scores.work.parquet"))
