@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as eval_poisoning: 2 shared cores
 
@@ -56,6 +57,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="*", default=DEFAULT_DATASETS)
     ap.add_argument("--attacks", nargs="*", default=DEFAULT_ATTACKS, choices=list(ATTACKS))
+    ap.add_argument("--out", help="JSON path (default benchmarks/results/scoring_threshold.json)")
     args = ap.parse_args()
     rows = []
     for name in args.datasets:
@@ -65,7 +67,7 @@ def main() -> None:
             print(f"{name:10s} {attack:16s} share {r['poison_share']:.3f} est {r['estimated_share']:.3f} "
                   f"cut {r['cut']:.4f} F1 {r['f1']:.3f} best F1 {r['best_f1']:.3f} at {r['best_cut']:.4f} "
                   f"AUC {r['roc_auc']:.3f}", flush=True)
-    path = common.RESULTS / "scoring_threshold.json"
+    path = Path(args.out) if args.out else common.RESULTS / "scoring_threshold.json"
     doc = {"command": "OMP_NUM_THREADS=1 python -m benchmarks.eval_threshold", "environment": common.environment(),
            "rows": rows}
     path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")

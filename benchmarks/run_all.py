@@ -20,6 +20,8 @@ _RUNS: list[tuple[str, list[str], list[str]]] = [
     ("benchmarks.bench_ingest", [], ["--quick"]),
     ("benchmarks.eval_poisoning", [], ["--quick"]),
     ("benchmarks.eval_adbench", [], ["--quick"]),
+    ("benchmarks.eval_threshold", [], ["--datasets", "credit-g", "--attacks", "label_flip",
+                                       "--out", "benchmarks/results/scoring_threshold_quick.json"]),
 ]
 
 

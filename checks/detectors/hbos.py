@@ -13,6 +13,17 @@ from checks.detectors._base import OutlierDetector, bounded_sample, check_matrix
 __all__ = ["FastHBOS"]
 
 
+def _histogram(x: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.histogram(x, n_bins, density=True)`` (as PyOD's HBOS), except for a column whose range is too narrow
+    for ``n_bins`` distinct float edges (e.g. values 1e-146 apart), which numpy refuses: it is binned as a
+    constant column is, over [min - 0.5, max + 0.5]."""
+    try:
+        return np.histogram(x, bins=n_bins, density=True)
+    except ValueError:
+        lo, hi = float(np.min(x)), float(np.max(x))
+        return np.histogram(x, bins=n_bins, range=(lo - 0.5, hi + 0.5), density=True)
+
+
 class FastHBOS(OutlierDetector):
     """Histogram-based outlier score: sum over features of -log2(bin density + alpha).
 
@@ -38,7 +49,7 @@ class FastHBOS(OutlierDetector):
         self.hist_ = np.zeros((self.n_bins, d))
         self.bin_edges_ = np.zeros((self.n_bins + 1, d))
         for i in range(d):
-            self.hist_[:, i], self.bin_edges_[:, i] = np.histogram(X[:, i], bins=self.n_bins, density=True)
+            self.hist_[:, i], self.bin_edges_[:, i] = _histogram(X[:, i], self.n_bins)
         self.n_features_in_ = int(d)
         return self
 

@@ -109,3 +109,14 @@ def test_bounded_ecod_sample_still_ranks_like_pyod(shared_dir: Path) -> None:
     train, test = _split(shared_dir, "22_magic.gamma")
     rho = spearmanr(ECOD().fit(train).decision_function(test), FastECOD().fit(train).score_samples(test)).statistic
     assert rho >= 0.999
+
+
+def test_hbos_bins_a_column_narrower_than_float_spacing() -> None:
+    """Hypothesis found it: two values 1e-160 apart at 1e-146 leave numpy no 10 distinct edges."""
+    from checks.detectors.hbos import FastHBOS
+
+    x = np.array([2.2460159e-146, np.nextafter(2.2460159e-146, 1.0), 2.2460159e-146])
+    X = np.column_stack([x, np.array([0.0, 1.0, 2.0])])
+    det = FastHBOS().fit(X)
+    scores = det.score_samples(np.vstack([X, [[5.0, 1.0]]]))
+    assert np.isfinite(scores).all() and scores[-1] > scores[0]
