@@ -210,8 +210,8 @@ class RowScorer:
         return "cluster" in self.detectors and self.label_column is not None and self.has_reference_
 
     def _outlier_features(self, X: np.ndarray, cols: Mapping[str, np.ndarray]) -> np.ndarray:
-        """For rows beyond the outlier threshold, the most deviant features (ECOD's per-feature tails) as
-        ``"a,b"``; None elsewhere."""
+        """For rows beyond the outlier threshold, the most deviant features (ECOD's per-feature tails), joined
+        by ``_SEP``; None elsewhere."""
         out = np.full(len(X), None, dtype=object)
         ecod = self.models_.get("ecod")
         if not isinstance(ecod, FastECOD) or len(X) == 0:

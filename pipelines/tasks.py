@@ -194,18 +194,10 @@ def _read_partitions(paths: list[str]) -> pd.DataFrame:
     """The partitions' score tables as one frame in row order, assembled one column at a time (memory: the
     result plus one column's pieces, not an Arrow copy of everything beside a pandas one)."""
     files = [pq.ParquetFile(p) for p in paths]
-    names = [n for n in files[0].schema_arrow.names if not n.startswith("__index_level")]
-    index: np.ndarray = (np.concatenate([pd.read_parquet(p, columns=[]).index.to_numpy() for p in paths])
-                         if paths else np.zeros(0, dtype=np.int64))
-    cols: dict[str, Any] = {}
-    for name in names:
-        pieces = [f.read(columns=[name]).column(0) for f in files]
-        arrays = [c.to_numpy() if pa.types.is_primitive(c.type) or pa.types.is_boolean(c.type) else
-                  np.asarray(c.to_pandas()) for c in pieces]
-        cols[name] = np.concatenate(arrays) if arrays else np.zeros(0)
-        if name == "_outlier_features":
-            cols[name] = pd.array(cols[name], dtype="str")
-    frame = pd.DataFrame(cols, index=pd.Index(index), copy=False)
+    index = pd.Index(np.concatenate([pq.read_table(p, columns=[]).to_pandas().index.to_numpy() for p in paths]))
+    cols = {name: pd.concat([f.read(columns=[name]).column(0).to_pandas() for f in files], ignore_index=True)
+            for name in files[0].schema_arrow.names if not name.startswith("__index_level")}
+    frame = pd.DataFrame(cols, copy=False).set_axis(index)
     return frame if frame.index.is_monotonic_increasing else frame.sort_index()
 
 

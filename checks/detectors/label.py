@@ -22,7 +22,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 from threadpoolctl import threadpool_limits
 
-from checks.detectors._base import EmpiricalCalibrator
+from checks.detectors._base import EmpiricalCalibrator, sample_index
 from checks.detectors._batch import BatchFinding, label_keys
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,8 +31,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["LabelModel"]
 
 SHIFT_P = 1e-6  # binomial tail (Bonferroni over classes) for a class over-represented in the batch
-SHIFT_LIFT = 1.2
-EARLY_STOP_ROWS = 5_000  # label-model fits on at least this many rows stop early (see ``LabelModel._model``)  # ... and at least this many times its reference share
+SHIFT_LIFT = 1.2  # ... and at least this many times its reference share
+EARLY_STOP_ROWS = 5_000  # label-model fits on at least this many rows stop early (see ``LabelModel._model``)
 
 
 def _tail(p: np.ndarray) -> np.ndarray:
@@ -41,7 +41,7 @@ def _tail(p: np.ndarray) -> np.ndarray:
 
 def _predict_proba_binned(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
     """``model.predict_proba(X)``, evaluated on the model's own uint8 bins of X: the same numbers (a sample
-    goes left at a split iff its bin is at most the split's bin) about twice as fast. Falls back to
+    goes left at a split iff its bin is at most the split's bin) about 1.7x as fast. Falls back to
     ``predict_proba`` if scikit-learn's internals differ from the pinned version's."""
     try:
         mapper = model._bin_mapper
@@ -94,11 +94,9 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         """Fit on reference rows. ``neighbor_rows`` (positions in X) are the kNN vote's reference rows, e.g. the
         ``KNNDetector``'s sample so that one neighbour search serves both; default: a seeded sample."""
         X_all, y_all = X, y
-        self.fit_index_ = np.arange(len(X))
-        if len(X) > self.max_fit_rows:  # a bounded, seeded sample of the reference
-            keep = np.sort(np.random.default_rng(self.random_state).choice(len(X), self.max_fit_rows, replace=False))
-            X, y = X[keep], y.iloc[keep]
-            self.fit_index_ = keep
+        self.fit_index_ = sample_index(len(X), self.max_fit_rows, self.random_state)  # a bounded, seeded sample
+        if len(self.fit_index_) < len(X):
+            X, y = X[self.fit_index_], y.iloc[self.fit_index_]
         keys = label_keys(y)
         self.classes_, codes = np.unique(keys, return_inverse=True)
         codes = np.asarray(codes)
@@ -119,10 +117,7 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         self.model_ = self._fit_model(X, codes) if len(self.classes_) >= 2 else None
         # kNN label disagreement against a bounded reference sample (positions in X_all)
         if neighbor_rows is None:
-            idx = np.arange(n)
-            if n > self.max_neighbors_ref:
-                idx = np.sort(np.random.default_rng(self.random_state).choice(n, self.max_neighbors_ref, replace=False))
-            full_idx = self.fit_index_[idx]
+            full_idx = self.fit_index_[sample_index(n, self.max_neighbors_ref, self.random_state)]
         else:
             full_idx = np.asarray(neighbor_rows, dtype=np.int64)
         self.nn_X_ = X_all[full_idx]
