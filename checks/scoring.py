@@ -42,6 +42,7 @@ from checks.detectors.knn import KNNDetector
 from checks.detectors.label import LabelModel
 from checks.detectors.sources import source_finding
 from checks.errors import ChecksConfigError, ChecksDataError
+from checks.partitions import HiddenColumns, PartitionFiles
 
 __all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS"]
 
@@ -228,10 +229,13 @@ class RowScorer:
         return out
 
     def finalize(
-        self, batch: pd.DataFrame, partition_scores: pd.DataFrame, *,
+        self, batch: pd.DataFrame, partition_scores: pd.DataFrame | PartitionFiles, *,
         row_reasons: Mapping[int, Sequence[str]] | None = None,
     ) -> pd.DataFrame:
-        """Batch-level detectors, combination, threshold and reasons: the ``scores.parquet`` table."""
+        """Batch-level detectors, combination, threshold and reasons: the ``scores.parquet`` table.
+
+        ``partition_scores`` is ``score_partition``'s output for all rows in order, or ``PartitionFiles`` over
+        its saved pieces (read a column at a time)."""
         n = len(batch)
         if len(partition_scores) != n:
             raise ChecksDataError(
@@ -317,12 +321,13 @@ class RowScorer:
         p_rows: np.ndarray | None, reasons: defaultdict[int, list[str]],
     ) -> None:
         """Rows flagged by the widened cut: ``score:adaptive`` plus the family that drives their score."""
+        label_p, outlier_p = families.get("label"), families.get("outlier")
+        conf, knn = (cols["_label_conf"], cols["_label_knn"]) if label_p is not None and len(rows) else (None, None)
         for i in rows:
             codes = ["score:adaptive"]
-            label_p, outlier_p = families.get("label"), families.get("outlier")
             if label_p is not None and (outlier_p is None or label_p[i] >= outlier_p[i]):
-                codes.append("label:inconsistent" if cols["_label_conf"][i] >= cols["_label_knn"][i]
-                             else "label:knn_disagreement")
+                assert conf is not None and knn is not None
+                codes.append("label:inconsistent" if conf[i] >= knn[i] else "label:knn_disagreement")
             elif p_rows is not None:
                 codes.append(f"outlier:{self.row_detectors_[int(np.argmax(p_rows[i]))]}")
             reasons[int(i)].extend(codes)
@@ -354,9 +359,9 @@ class RowScorer:
                 evidence = np.maximum(evidence, np.where(other > tau, other, 0.0))
         return np.asarray(evidence)
 
-    def _hidden_columns(self, partition_scores: pd.DataFrame) -> dict[str, np.ndarray]:
-        """The partitions' hidden per-row columns; fail closed when they are not this scorer's."""
-        cols = {str(c): partition_scores[c].to_numpy() for c in partition_scores.columns if str(c).startswith("_")}
+    def _hidden_columns(self, partition_scores: pd.DataFrame | PartitionFiles) -> HiddenColumns:
+        """The partitions' hidden per-row columns, fetched on use; fail closed when they are not this scorer's."""
+        cols = HiddenColumns(partition_scores)
         need = set(self.reference_ids_) | ({"_outlier_features"} if self.row_detectors_ else set())
         if self.label_model_ is not None:
             need |= {"_label_p", "_label_conf", "_label_knn", "_label_unseen"}

@@ -11,7 +11,6 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -190,23 +189,14 @@ def score_partition(scorer_path: str, batch_path: str, group: int, work_dir: str
     return str(out)
 
 
-def _read_partitions(paths: list[str]) -> pd.DataFrame:
-    """The partitions' score tables as one frame in row order, assembled one column at a time (memory: the
-    result plus one column's pieces, not an Arrow copy of everything beside a pandas one)."""
-    files = [pq.ParquetFile(p) for p in paths]
-    index = pd.Index(np.concatenate([pq.read_table(p, columns=[]).to_pandas().index.to_numpy() for p in paths]))
-    cols = {name: pd.concat([f.read(columns=[name]).column(0).to_pandas() for f in files], ignore_index=True)
-            for name in files[0].schema_arrow.names if not name.startswith("__index_level")}
-    frame = pd.DataFrame(cols, copy=False).set_axis(index)
-    return frame if frame.index.is_monotonic_increasing else frame.sort_index()
-
-
 @task(name="finalize-scores", persist_result=False)
 def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str], row_reasons_path: str | None,
                     work_dir: str) -> str:
     """Batch-level detectors, combination, threshold and reasons: the scores.parquet table."""
+    from checks.partitions import PartitionFiles
+
     scorer = pickle.loads(Path(scorer_path).read_bytes())  # noqa: S301 - our own artifact, see fit_scorer
-    parts = _read_partitions(partition_paths)
+    parts = PartitionFiles(partition_paths)  # columns are read when finalize uses them, never all at once
     row_reasons: dict[int, list[str]] = {}
     if row_reasons_path:
         rr = pq.read_table(row_reasons_path).to_pydict()
@@ -214,7 +204,6 @@ def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str
             row_reasons.setdefault(int(r), []).append(str(code))
     scores = scorer.finalize(_columns(batch_path, [scorer.label_column, scorer.source_column]), parts,
                              row_reasons=row_reasons or None)
-    del parts  # the partitions' per-row columns (about 200 bytes a row) are not needed for writing
     release_freed_memory()
     from pipelines.outputs import write_scores
 

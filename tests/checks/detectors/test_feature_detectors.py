@@ -91,7 +91,9 @@ def test_same_scores_as_pyod_on_adbench(shared_dir: Path, name: str) -> None:
         rho = spearmanr(ref, ours).statistic
         assert rho >= 0.999, f"{name} {key}: Spearman {rho:.5f}"
     np.testing.assert_allclose(pairs["hbos"][0], pairs["hbos"][1], rtol=1e-9)
-    np.testing.assert_allclose(pairs["knn"][0], pairs["knn"][1], rtol=1e-9)
+    # brute-force distances (|x|^2 + |y|^2 - 2xy) cancel to about 1e-8 for near-identical rows, and how far
+    # depends on the CPU's BLAS kernel (one thyroid distance of 1.05e-8 came out as 0 on an AMD EPYC)
+    np.testing.assert_allclose(pairs["knn"][0], pairs["knn"][1], rtol=1e-9, atol=1e-7)
 
 
 def test_ecod_training_scores_equal_pyod_with_ties(shared_dir: Path) -> None:
