@@ -179,6 +179,7 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
                               scores_file=Path(scores_path))
         summary = run_summary(ctx, decision, scores, failures, drift, contract, fitted["detectors"])
         contract_text = Path(contract["toml"]).read_text(encoding="utf-8")
+        del scores  # the report reads scores.parquet a column at a time; this table is not needed again
     with _stage(ctx, "ledger"):
         entries = record_attempt(ctx, summary, staging)
     with _stage(ctx, "publish"):

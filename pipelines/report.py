@@ -95,10 +95,13 @@ def _fmt(val: Any) -> str:
 
 
 def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine: pd.DataFrame,
-                       reasons: dict[int, list[str]] | None = None) -> str:
+                       reasons: dict[int, list[str]] | None = None, *, histograms: Sequence[str] | None = None,
+                       ) -> str:
     """The report page as a string (deterministic for the same inputs).
 
     ``scores`` may leave out its ``reasons`` column when ``reasons`` maps the most suspicious rows to theirs.
+    With ``histograms`` (the SVGs of ``svg_histogram`` for ``score`` and each ``score_*`` column) ``scores`` only
+    needs the most suspicious rows: ``row``, ``score`` and ``flagged``.
     """
     src = summary.get("source", {})
     verdict = str(summary.get("verdict", "rejected"))
@@ -140,9 +143,11 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
     out.append(f"<h2>Drift against the reference ({n_drifted} of {len(drift)} tests drifted)</h2>")
     out.append(_table(drift))
     out.append("<h2>Score histograms</h2><p class='muted'>grey: kept rows, red: flagged rows</p><div class='hists'>")
-    if not scores.empty:
+    if histograms is not None:
+        out += list(histograms)
+    elif not scores.empty:
         flagged = scores["flagged"].to_numpy(dtype=bool)
-        for col in ["score"] + sorted(c for c in scores.columns if c.startswith("score_")):
+        for col in _histogram_columns(scores.columns):
             out.append(svg_histogram(scores[col].to_numpy(dtype=float), flagged, title=col))
     out.append("</div>")
     out.append("<h2>Most suspicious rows</h2>")
@@ -155,8 +160,17 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
 _TOP_K = 25
 
 
+def _histogram_columns(columns: Sequence[str]) -> list[str]:
+    return ["score"] + sorted(c for c in columns if c.startswith("score_"))
+
+
+def _top_positions(score: np.ndarray, row: np.ndarray, k: int = _TOP_K) -> np.ndarray:
+    """Positions of the ``k`` highest scores, ties by row number (the order of the report's table)."""
+    return np.lexsort((row, -score))[:k]
+
+
 def _top_rows(scores: pd.DataFrame, k: int = _TOP_K) -> pd.DataFrame:
-    return scores.sort_values(["score", "row"], ascending=[False, True], kind="stable").head(k)
+    return scores.iloc[_top_positions(scores["score"].to_numpy(dtype=float), scores["row"].to_numpy(), k)]
 
 
 def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, reasons: dict[int, list[str]] | None,
@@ -191,20 +205,26 @@ def render_report(out_dir: str | Path) -> Path:
 
     out = Path(out_dir)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    scores, reasons = pd.DataFrame(), None
-    if (out / "scores.parquet").exists():  # everything but the per-row reason lists, then those of the top rows
+    scores, reasons, histograms = pd.DataFrame(), None, None
+    if (out / "scores.parquet").exists():  # one column at a time: the report never holds the whole table
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(out / "scores.parquet")
-        scores = pf.read(columns=[c for c in pf.schema_arrow.names if c != "reasons"]).to_pandas()
-        top = _top_rows(scores)["row"].to_numpy()
+
+        def column(name: str) -> np.ndarray:
+            return np.asarray(pf.read(columns=[name]).column(0).to_numpy(zero_copy_only=False))
+
+        flagged = column("flagged")
+        histograms = [svg_histogram(column(c), flagged, title=c) for c in _histogram_columns(pf.schema_arrow.names)]
+        row, score = column("row"), column("score")
+        top = _top_positions(score, row)
+        scores = pd.DataFrame({"row": row[top], "score": score[top], "flagged": flagged[top]})
+        del flagged, row, score
         if len(top):
-            col = pf.read(columns=["row", "reasons"])
-            positions = np.searchsorted(col.column("row").to_numpy(), top)
-            reasons = {int(r): list(v or []) for r, v in zip(top, col.column("reasons").take(positions).to_pylist(),
-                                                              strict=True)}
+            rows_reasons = pf.read(columns=["reasons"]).column(0).take(top).to_pylist()
+            reasons = {int(r): list(v or []) for r, v in zip(scores["row"], rows_reasons, strict=True)}
     quarantine = pd.read_parquet(out / "quarantine.parquet") if (out / "quarantine.parquet").exists() \
         else pd.DataFrame()
     target = out / "report.html"
-    atomic_write_bytes(target, render_report_html(summary, scores, quarantine, reasons).encode("utf-8"))
+    atomic_write_bytes(target, render_report_html(summary, scores, quarantine, reasons, histograms=histograms).encode("utf-8"))
     return target

@@ -88,3 +88,27 @@ def test_approved_badge_says_rows_were_quarantined_and_drifted_columns_come_firs
     assert drift_section.index("<td>job</td>") < drift_section.index("<td>age</td>")
     summary["counts"] = {"rows": 5, "flagged": 0, "quarantined": 0, "clean": 5}
     assert "rows quarantined" not in render_report_html(summary, _scores(), pd.DataFrame())
+
+
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.25, 0.5, 0.9, 1.0]), st.booleans()), min_size=1, max_size=60))
+def test_report_read_column_by_column_equals_the_page_of_the_whole_table(rows: list[tuple[float, bool]]) -> None:
+    """render_report streams scores.parquet a column at a time; the page is the one the whole table gives
+    (ties in score ordered by row number)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    from pipelines.outputs import _scores_table
+    from pipelines.report import render_report
+
+    n = len(rows)
+    scores = pd.DataFrame({"row": np.arange(n), "score": [s for s, _ in rows], "flagged": [f for _, f in rows],
+                           "reasons": [[f"r{i}"] if f else [] for i, (_, f) in enumerate(rows)],
+                           "score_knn": np.linspace(0.0, 1.0, n)})
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "summary.json").write_text(json.dumps(_summary()), encoding="utf-8")
+        pq.write_table(_scores_table(scores), Path(d) / "scores.parquet")
+        streamed = render_report(d).read_text(encoding="utf-8")
+    assert streamed == render_report_html(_summary(), scores, pd.DataFrame())
