@@ -98,6 +98,11 @@ class _Sampler:
         self._stop.set()
         self._thread.join()
 
+    def at(self, when: float) -> int:
+        """The last sample taken at or before ``when`` (what a stage leaves held when it ends)."""
+        before = [r for t, r in self.samples if t <= when][-1:]
+        return before[0] if before else 0
+
     def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
         inside = [r for t, r in self.samples if start <= t <= end]
         before = [r for t, r in self.samples if t < start][-1:]  # a stage shorter than one sampling interval
@@ -140,7 +145,8 @@ def run_trainguard(batch: Path, ref: Path) -> dict[str, Any]:
         t1 = time.time()
     stages = [{"stage": st["stage"], "wall_s": round(st["end"] - st["start"], 2),
                "peak_rss_mb": _mb(s.peak(st["start"], st["end"])),
-               "peak_over_baseline_mb": _mb(s.peak(st["start"], st["end"]) - base)} for st in result["timings"]]
+               "peak_over_baseline_mb": _mb(s.peak(st["start"], st["end"]) - base),
+               "end_over_baseline_mb": _mb(s.at(st["end"]) - base)} for st in result["timings"]]
     accounted = sum(st["end"] - st["start"] for st in result["timings"])
     return {"wall_s": round(t1 - t0, 2), "stages": stages, "prefect_overhead_s": round(t1 - t0 - accounted, 2),
             "baseline_rss_mb": _mb(base), "peak_rss_mb": _mb(s.peak()), "peak_over_baseline_mb": _mb(s.peak() - base),

@@ -9,7 +9,11 @@ __all__ = ["release_freed_memory"]
 
 def release_freed_memory() -> None:
     """Return memory freed by a step to the OS (glibc keeps it in per-thread arenas otherwise, so the next
-    step's peak would sit on top of the last one's). A no-op off glibc."""
+    step's peak would sit on top of the last one's), and what Arrow's own allocator (mimalloc or jemalloc)
+    still holds. The glibc part is a no-op off glibc."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
     if sys.platform.startswith("linux"):
         import ctypes
 
