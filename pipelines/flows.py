@@ -177,6 +177,9 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
         outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
                               quarantined=decision.quarantined, approved=decision.approved,
                               scores_file=Path(scores_path))
+        for src in (staged, ref):  # files read in place (not copies in the work dir) must still be those bytes
+            if src is not None and not Path(src["path"]).resolve().is_relative_to(work.resolve()):
+                tasks.check_unchanged(src["path"], src["digest"], src["uri"])
         summary = run_summary(ctx, decision, scores, failures, drift, contract, fitted["detectors"])
         contract_text = Path(contract["toml"]).read_text(encoding="utf-8")
         del scores  # the report reads scores.parquet a column at a time; this table is not needed again
@@ -196,9 +199,13 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
 
 
 def _record_error(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:
-    """Bad input: write summary.json and report.html, record an ``error`` entry, and remove any clean.parquet."""
+    """Bad input: write summary.json and report.html, record an ``error`` entry, and publish nothing else (Parquet
+    outputs a failed run may have staged are removed: none of them is a result, and the out dir's clean.parquet
+    goes too)."""
     summary = error_summary(ctx, exc)
     staging: Path = ctx["staging"]
+    for name in ("clean.parquet", "quarantine.parquet", "scores.parquet"):
+        (staging / name).unlink(missing_ok=True)
     entries = record_attempt(ctx, summary, staging)
     outputs.publish(staging, ctx["out"])
     result = dict(summary, ledger=entries, out_dir=str(ctx["out"]),

@@ -29,7 +29,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["OUTPUT_FILES", "atomic_write_bytes", "write_outputs", "write_scores", "read_scores", "publish", "new_staging", "release_staging",
+__all__ = ["OUTPUT_FILES", "atomic_write_bytes", "quarantine_columns", "write_outputs", "write_scores", "read_scores", "publish", "new_staging", "release_staging",
            "cleanup_stale_staging"]
 
 OUTPUT_FILES = ("quarantine.parquet", "scores.parquet", "summary.json", "report.html", "clean.parquet")
@@ -148,6 +148,26 @@ def read_scores(path: Path) -> pd.DataFrame:
     return frame
 
 
+def quarantine_columns(data_columns: Sequence[str]) -> tuple[str, str, str]:
+    """Names of the columns quarantine.parquet adds after the data's own: ``row``, ``score`` and ``reasons``, or,
+    where the data already has a column of that name (a credit ``score``, say), ``trainguard_<name>``
+    (underscores prepended until unused).
+
+    >>> quarantine_columns(["age", "score"])
+    ('row', 'trainguard_score', 'reasons')
+    """
+    taken = set(data_columns)
+    names = []
+    for base in ("row", "score", "reasons"):
+        name = base
+        if name in taken:
+            name = f"trainguard_{base}"
+            while name in taken:
+                name = "_" + name
+        names.append(name)
+    return names[0], names[1], names[2]
+
+
 def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quarantined: np.ndarray,
                   approved: bool, scores_file: Path | None = None) -> dict[str, Path]:
     """Write the Parquet outputs into ``staging``: clean (approved only), quarantine and scores.
@@ -181,10 +201,11 @@ def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quar
         written["clean.parquet"] = staging / "clean.parquet"
     q = pa.concat_tables(parts) if parts else pf.schema_arrow.empty_table()
     by_row = scores.set_index("row")
-    q = q.append_column("row", pa.array(q_rows))
-    q = q.append_column("score", pa.array(by_row["score"].reindex(q_rows).to_numpy(dtype=np.float64)))
+    row_col, score_col, reasons_col = quarantine_columns(q.column_names)
+    q = q.append_column(row_col, pa.array(q_rows))
+    q = q.append_column(score_col, pa.array(by_row["score"].reindex(q_rows).to_numpy(dtype=np.float64)))
     reasons = [list(r) if r is not None else [] for r in by_row["reasons"].reindex(q_rows)]
-    q = q.append_column("reasons", pa.array(reasons, type=pa.list_(pa.string())))
+    q = q.append_column(reasons_col, pa.array(reasons, type=pa.list_(pa.string())))
     _write_table(q, staging / "quarantine.parquet")
     written["quarantine.parquet"] = staging / "quarantine.parquet"
     if scores_file is not None:

@@ -181,9 +181,9 @@ def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, reasons: dict[in
     table = top[["row", "score", "flagged"]].copy()
     table["reasons"] = top["reasons"] if "reasons" in top.columns else [
         (reasons or {}).get(int(r), []) for r in top["row"]]
-    if not quarantine.empty and "row" in quarantine.columns:
-        data_cols = [c for c in quarantine.columns if c not in ("row", "reasons", "score")]
-        values = quarantine.set_index("row")[data_cols]
+    if not quarantine.empty and len(quarantine.columns) >= 3:
+        data_cols = [str(c) for c in quarantine.columns[:-3]]  # the data's own columns, then row, score, reasons
+        values = quarantine.set_index(quarantine.columns[-3])[data_cols]
         table["values"] = [
             "; ".join(f"{c}={_fmt(v)}" for c, v in values.loc[r].items()) if r in values.index else ""
             for r in table["row"]

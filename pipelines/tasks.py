@@ -84,6 +84,19 @@ def stage_input(uri: str, work_dir: str, allowed_roots: tuple[str, ...], base_di
     return {"uri": uri, "path": str(path), "digest": file_digest(path), "bytes": path.stat().st_size}
 
 
+def check_unchanged(path: str, digest: str, uri: str) -> None:
+    """Fail closed when the source file's bytes are no longer the ones digested at the start of the run: the
+    flow reads a local file several times (in place when it is Parquet), so a file replaced mid-run would
+    put rows that were never checked into the outputs under the digest of other bytes."""
+    from provenance.hashing import file_digest
+
+    now = file_digest(Path(path))
+    if now != digest:
+        raise PipelineInputError("data:changed_during_ingest",
+                                 f"{uri} changed while it was being ingested (expected {digest}, got {now}); "
+                                 "nothing from this run is published: ingest it again")
+
+
 @task(name="read", retries=2, retry_delay_seconds=0.5, retry_condition_fn=_retry_unless_ours, persist_result=False)
 def read_batch(path: str, uri: str, dest: str, partition_rows: int, block_bytes: int) -> dict[str, Any]:
     """Sniff the format (refusing executables) and write the data as Parquet with one row group per partition."""

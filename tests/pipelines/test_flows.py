@@ -194,3 +194,61 @@ def test_partitioned_flow_scores_equal_the_scorer_on_the_whole_batch(tmp_path: P
     assert len(flow) == len(batch) > 200
     score_cols = [c for c in direct.columns if c.startswith("score")]
     pd.testing.assert_frame_equal(flow[score_cols], direct[score_cols], check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["score", "row", "reasons"])
+def test_a_data_column_named_like_a_quarantine_column_is_kept(tmp_path: Path, data_samples: Path, ledger_url: str,
+                                                              name: str) -> None:
+    """A credit ``score`` column (or ``row``, ``reasons``) once made quarantine.parquet carry two columns of one
+    name, and the run crashed without a ledger entry; now trainguard's own column is ``trainguard_<name>``."""
+    credit = data_samples / "credit"
+    batch = pd.read_parquet(credit / "batch_poisoned.parquet").rename(columns={"credit_amount": name})
+    ref = pd.read_parquet(credit / "reference.parquet").rename(columns={"credit_amount": name})
+    batch.to_parquet(tmp_path / "batch.parquet", index=False)
+    ref.to_parquet(tmp_path / "ref.parquet", index=False)
+    result = ingest(str(tmp_path / "batch.parquet"), source="credit", label_column="class", ledger_url=ledger_url,
+                    reference=str(tmp_path / "ref.parquet"), out_dir=str(tmp_path / "out"))
+    assert result["counts"]["quarantined"] > 0 and result["ledger"]
+    q = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
+    assert list(q.columns) == [*batch.columns, *[f"trainguard_{c}" if c == name else c
+                                                 for c in ("row", "score", "reasons")]]
+    rows = q[f"trainguard_{name}" if name == "row" else "row"].to_numpy()
+    pd.testing.assert_frame_equal(q[list(batch.columns)], batch.iloc[rows].reset_index(drop=True))
+    assert "Most suspicious rows" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+
+
+def test_a_source_replaced_during_the_run_is_refused_and_recorded(tmp_path: Path, data_samples: Path,
+                                                                  ledger_url: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Parquet source is read in place; a producer replacing it mid-run (here: just before the outputs are
+    written) would put unchecked rows into clean.parquet under the first bytes' digest. The run fails closed:
+    exit 2, an ``error`` entry, no Parquet outputs."""
+    import os
+
+    import pipelines.outputs as outputs
+    from pipelines.errors import PipelineInputError
+
+    credit = data_samples / "credit"
+    batch = pd.read_parquet(credit / "batch_poisoned.parquet")
+    landing = tmp_path / "landing.parquet"
+    batch.to_parquet(landing, index=False)
+    real = outputs.write_outputs
+
+    def replaced_then_written(staging: Path, **kw: Any) -> dict[str, Path]:
+        batch.iloc[::-1].to_parquet(tmp_path / "new.parquet", index=False)
+        os.replace(tmp_path / "new.parquet", landing)  # the producer's atomic replace
+        return real(staging, **kw)
+
+    monkeypatch.setattr(outputs, "write_outputs", replaced_then_written)
+    with pytest.raises(PipelineInputError) as err:
+        ingest(str(landing), source="credit", label_column="class", ledger_url=ledger_url,
+               reference=str(credit / "reference.parquet"), out_dir=str(tmp_path / "out"))
+    assert err.value.code == "data:changed_during_ingest" and err.value.exit_code == 2
+    assert str(landing) in str(err.value)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")) == \
+        ["report.html", "summary.json"]
+    with open_ledger(ledger_url) as ledger:
+        ledger.verify()
+        entries = [e for _, e in ledger.log()]
+    assert [e["predicate"]["verdict"] for e in entries] == ["error"]
+    assert entries[0]["predicate"]["error"]["code"] == "data:changed_during_ingest"

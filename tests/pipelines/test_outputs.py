@@ -245,3 +245,15 @@ def test_written_scores_are_read_back_and_copied_byte_for_byte(batch: Path, tmp_
         assert _sha(a / name) == _sha(b / name), name
     outputs.release_staging(a)
     outputs.release_staging(b)
+
+
+def test_quarantine_columns_never_collide_with_the_data() -> None:
+    import doctest
+
+    import pipelines.outputs
+    from pipelines.outputs import quarantine_columns
+
+    assert doctest.testmod(pipelines.outputs).failed == 0
+    assert quarantine_columns(["a", "b"]) == ("row", "score", "reasons")
+    names = quarantine_columns(["row", "trainguard_row", "reasons", "_trainguard_row"])
+    assert names == ("__trainguard_row", "score", "trainguard_reasons")
