@@ -28,7 +28,7 @@ from checks.detectors._batch import BatchFinding, label_keys
 if TYPE_CHECKING:  # pragma: no cover
     from checks.scoring import RowScorer
 
-__all__ = ["LabelModel"]
+__all__ = ["LabelModel", "rank_by_class_excess"]
 
 SHIFT_P = 1e-6  # binomial tail (Bonferroni over classes) for a class over-represented in the batch
 SHIFT_LIFT = 1.2  # ... and at least this many times its reference share
@@ -215,10 +215,9 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
             reasons[int(i)] = codes
         return BatchFinding("label", p, fires, "label:inconsistent", reasons, calibrated=True)
 
-    def prior_shift(self, keys: np.ndarray, p: np.ndarray, already: np.ndarray) -> BatchFinding | None:
-        """A class far more frequent in the batch than in the reference (a targeted flip moves many rows into
-        it): its most doubted rows, as many as its excess count minus the rows other detectors already flag
-        (``already``), are flagged ``label:prior_shift``. ``keys`` are the batch's labels as ``label_keys``."""
+    def _shifted_classes(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                           np.ndarray]:
+        """(class position of each row, whether its class is known, counts, expected counts, shifted classes)."""
         pos = np.clip(np.searchsorted(self.classes_, keys), 0, len(self.classes_) - 1)
         known = self.classes_[pos] == keys
         n = len(keys)
@@ -226,6 +225,23 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         expected = self.class_share_ * n
         tail = binom.sf(counts - 1, n, np.clip(self.class_share_, 1e-9, 1.0))
         shifted = np.flatnonzero((tail < SHIFT_P / len(self.classes_)) & (counts >= SHIFT_LIFT * expected))
+        return pos, known, counts, expected, shifted
+
+    def excess_share(self, keys: np.ndarray) -> np.ndarray:
+        """Per row, the share of its class's batch rows beyond the reference's rate when that class is
+        significantly over-represented (``prior_shift``'s test), else 0: the prior that a row of the class is
+        one of the rows moved into it."""
+        pos, known, counts, expected, shifted = self._shifted_classes(keys)
+        share = np.zeros(len(self.classes_))
+        share[shifted] = 1.0 - expected[shifted] / counts[shifted]
+        return np.where(known, share[pos], 0.0)
+
+    def prior_shift(self, keys: np.ndarray, p: np.ndarray, already: np.ndarray) -> BatchFinding | None:
+        """A class far more frequent in the batch than in the reference (a targeted flip moves many rows into
+        it): its most doubted rows, as many as its excess count minus the rows other detectors already flag
+        (``already``), are flagged ``label:prior_shift``. ``keys`` are the batch's labels as ``label_keys``."""
+        pos, known, counts, expected, shifted = self._shifted_classes(keys)
+        n = len(keys)
         if shifted.size == 0:
             return None
         fires = np.zeros(n, dtype=bool)
@@ -239,3 +255,14 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
             fires[top[p[top] >= 0.5]] = True
         score = np.where(fires, p, 0.0)
         return BatchFinding("label_shift", score, fires, "label:prior_shift")
+
+
+def rank_by_class_excess(score: np.ndarray, flagged: np.ndarray, excess: np.ndarray, thr: float) -> np.ndarray:
+    """Unflagged rows of an over-represented class move up the ranking: their p-value ``1 - score`` is weighted
+    by ``1 - excess`` (the chance a row of that class is a clean one), capped below every flagged row's score.
+    Which rows are flagged does not change; the score orders the rest for review."""
+    if not excess.any():
+        return score
+    cap = np.nextafter(min(thr, float(score[flagged].min()) if flagged.any() else thr), 0.0)
+    lifted = np.minimum(1.0 - (1.0 - score) * (1.0 - excess), cap)
+    return np.where(~flagged & (excess > 0), np.maximum(score, lifted), score)

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from checks.errors import ChecksConfigError, ChecksDataError
@@ -157,3 +159,51 @@ def test_errors_are_reason_coded(credit: dict[str, pd.DataFrame]) -> None:
     assert e3.value.code == "scoring:missing_column" and "age" in e3.value.message
     with pytest.raises(ChecksDataError):
         scorer.finalize(ref, scorer.score_partition(ref.iloc[:5]))
+
+
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.booleans(), st.sampled_from([0.0, 0.0, 0.3, 0.6])),
+                min_size=1, max_size=80))
+def test_class_excess_reorders_only_unflagged_rows_and_keeps_them_below_flagged(
+        rows: list[tuple[float, bool, float]]) -> None:
+    from checks.detectors.label import rank_by_class_excess
+
+    thr = 0.99
+    score = np.array([s if not f else max(s, 0.995) for s, f, _ in rows])
+    flagged = np.array([f for _, f, _ in rows])
+    excess = np.array([e for _, _, e in rows])
+    out = rank_by_class_excess(score, flagged, excess, thr)
+    assert np.array_equal(out[flagged], score[flagged])
+    assert np.array_equal(out[excess == 0], score[excess == 0])
+    assert (out >= score).all()
+    lifted = out > score  # only unflagged rows of an inflated class move, and never past a flagged row or thr
+    assert not (lifted & (flagged | (excess == 0))).any()
+    assert (out[lifted] < thr).all()
+    if flagged.any():
+        assert (out[lifted] < out[flagged].min()).all()
+
+
+def test_rows_of_an_inflated_class_rank_higher_without_changing_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A targeted flip moves a third of class 0 into class 1: the class's excess lifts its unflagged rows'
+    ranking (ROC-AUC of the poison up), and exactly the same rows are flagged as without the lift."""
+    import checks.scoring as scoring
+
+    rng = np.random.default_rng(0)
+
+    def make(n: int) -> pd.DataFrame:
+        y = rng.integers(0, 3, size=n)
+        X = rng.normal(size=(n, 4)) + y[:, None] * 0.6
+        return pd.DataFrame(X, columns=list("abcd")).assign(y=y)
+
+    ref, batch = make(3000), make(3000)
+    moved = np.flatnonzero(batch["y"].to_numpy() == 0)[:330]
+    batch.loc[moved, "y"] = 1
+    truth = np.zeros(len(batch), dtype=bool)
+    truth[moved] = True
+    scorer = RowScorer(label_column="y", random_state=0).fit(ref)
+    lifted = scorer.score(batch)
+    monkeypatch.setattr(scoring, "rank_by_class_excess", lambda score, *_: score)
+    plain = scorer.score(batch)
+    assert lifted["flagged"].equals(plain["flagged"])
+    assert any("label:prior_shift" in r for r in lifted["reasons"])
+    auc_lifted, auc_plain = roc_auc_score(truth, lifted["score"]), roc_auc_score(truth, plain["score"])
+    assert auc_lifted > auc_plain + 0.02, (auc_lifted, auc_plain)
