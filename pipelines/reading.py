@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from pipelines._text_types import csv_column_types, json_schema
 from pipelines.errors import PipelineInputError
 
 __all__ = ["is_remote", "local_path", "check_allowed", "stage_remote", "sniff_format", "read_to_parquet",
@@ -161,25 +162,35 @@ def _check_utf8(path: Path, shown: str) -> None:
             raise PipelineInputError("data:encoding", f"{shown} ends inside a UTF-8 character") from None
 
 
-def _batches(path: Path, fmt: str, shown: str, block_bytes: int) -> tuple[pa.Schema, list[pa.RecordBatch] | None,
-                                                                          object]:
-    """(schema, all batches when read at once, or a reader to iterate)."""
+def _batches(path: Path, fmt: str, shown: str, block_bytes: int, *, whole_file_types: bool = False,
+             ) -> tuple[pa.Schema, list[pa.RecordBatch] | None, object]:
+    """(schema, all batches when read at once, or a reader to iterate).
+
+    A file larger than one block is streamed, its types taken from the first block; with ``whole_file_types``
+    the types come from a pass over the whole file (``_text_types``), and CSV fields may span lines.
+    """
     big = path.stat().st_size > block_bytes
     if fmt == "parquet":
         pf = pq.ParquetFile(path)
         return pf.schema_arrow, None, pf.iter_batches(batch_size=65_536)
     if fmt == "csv":
         delim = "\t" if path.suffix.lower() == ".tsv" else ","
-        parse = pacsv.ParseOptions(delimiter=delim)
+        parse = pacsv.ParseOptions(delimiter=delim, newlines_in_values=whole_file_types)
         if not big:
             table = pacsv.read_csv(path, parse_options=parse)
             return table.schema, table.to_batches(), None
-        reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=block_bytes), parse_options=parse)
+        read = pacsv.ReadOptions(block_size=block_bytes)
+        convert = pacsv.ConvertOptions()
+        if whole_file_types:
+            first = pacsv.open_csv(path, read_options=read, parse_options=parse).schema
+            convert = pacsv.ConvertOptions(column_types=csv_column_types(path, parse, block_bytes, first))
+        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
         return reader.schema, None, reader
     if not big:
         table = pajson.read_json(path)
         return table.schema, table.to_batches(), None
-    jreader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=block_bytes))
+    jparse = pajson.ParseOptions(explicit_schema=json_schema(path, block_bytes)) if whole_file_types else None
+    jreader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=block_bytes), parse_options=jparse)
     return jreader.schema, None, jreader
 
 
@@ -192,10 +203,27 @@ def read_to_parquet(path: Path, dest: Path, *, fmt: str, uri: str, row_group_row
     """
     if fmt in ("csv", "json"):
         _check_utf8(path, uri)
+    # a valid large text file can fail only because a later block does not fit the first block's types: read it
+    # once more with types taken from the whole file
+    retry = fmt in ("csv", "json") and path.stat().st_size > block_bytes
+    try:
+        return _to_parquet(path, dest, fmt=fmt, uri=uri, row_group_rows=row_group_rows, block_bytes=block_bytes,
+                           whole_file_types=False, quiet=retry)
+    except _TypesDiffer:
+        return _to_parquet(path, dest, fmt=fmt, uri=uri, row_group_rows=row_group_rows, block_bytes=block_bytes,
+                           whole_file_types=True, quiet=False)
+
+
+class _TypesDiffer(Exception):
+    """A streamed read failed in a way a read with whole-file types may not."""
+
+
+def _to_parquet(path: Path, dest: Path, *, fmt: str, uri: str, row_group_rows: int, block_bytes: int,
+                whole_file_types: bool, quiet: bool) -> tuple[int, list[str]]:
     tmp = dest.with_name(dest.name + ".part")
     rows = 0
     try:
-        schema, batches, reader = _batches(path, fmt, uri, block_bytes)
+        schema, batches, reader = _batches(path, fmt, uri, block_bytes, whole_file_types=whole_file_types)
         _refuse_binary(schema, uri)
         with pq.ParquetWriter(tmp, schema) as writer:
             pending: list[pa.RecordBatch] = []
@@ -216,6 +244,8 @@ def read_to_parquet(path: Path, dest: Path, *, fmt: str, uri: str, row_group_row
         raise
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, ValueError) as exc:
         tmp.unlink(missing_ok=True)
+        if quiet and isinstance(exc, pa.ArrowInvalid):
+            raise _TypesDiffer from None
         raise PipelineInputError(_code(fmt, exc), f"{uri} cannot be read as {fmt.upper()}: {_first_line(exc)}") \
             from None
     if rows == 0:

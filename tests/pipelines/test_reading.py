@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -114,3 +115,58 @@ def test_stage_memory_url(data_samples: Path, tmp_path: Path) -> None:
     with pytest.raises(PipelineInputError) as info:
         stage_remote("memory://tg-test/missing.csv", tmp_path)
     assert info.value.code == "data:missing_file"
+
+
+_LATE = 3000  # rows before the value that does not fit the first block's type (blocks here are 16 KiB)
+
+
+def _read_in_blocks(path: Path, tmp_path: Path, fmt: str, block: int) -> tuple[int, pa.Table]:
+    out = tmp_path / f"out-{block}.parquet"
+    rows, _ = read_to_parquet(path, out, fmt=fmt, uri=str(path), row_group_rows=1000, block_bytes=block)
+    return rows, pq.read_table(out)
+
+
+@pytest.mark.parametrize(("tail", "quoted_newline", "x_type"), [
+    ("2.5", False, "double"),        # integers, then a float
+    ("abc", False, "string"),        # integers, then text
+    ("4", True, "int64"),            # a quoted field spanning two lines, late in the file
+])
+def test_a_large_csv_whose_late_values_do_not_fit_the_first_block_is_read(
+        tmp_path: Path, tail: str, quoted_newline: bool, x_type: str) -> None:
+    """Streamed in 16 KiB blocks, the file gives the table a single read of the whole file gives."""
+    lines = ["id,x,note"] + [f"{i},{i % 7}," for i in range(_LATE)]
+    lines.append(f'{_LATE},{tail},"two\nlines"' if quoted_newline else f"{_LATE},{tail},late")
+    path = tmp_path / "late.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert path.stat().st_size > 16 << 10
+    rows, streamed = _read_in_blocks(path, tmp_path, "csv", 16 << 10)
+    _, whole = _read_in_blocks(path, tmp_path, "csv", 64 << 20)
+    assert rows == _LATE + 1 and str(streamed.schema.field("x").type) == x_type
+    assert streamed.equals(whole)
+
+
+def test_a_large_json_lines_file_whose_late_values_do_not_fit_is_read(tmp_path: Path) -> None:
+    """Integers then a float, and nulls then text: streamed, the file gives what a whole read gives."""
+    lines = [f'{{"id": {i}, "x": {i % 5}, "y": null}}' for i in range(_LATE)]
+    lines.append(f'{{"id": {_LATE}, "x": 2.5, "y": "late"}}')
+    path = tmp_path / "late.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rows, streamed = _read_in_blocks(path, tmp_path, "json", 16 << 10)
+    _, whole = _read_in_blocks(path, tmp_path, "json", 64 << 20)
+    assert rows == _LATE + 1
+    assert str(streamed.schema.field("x").type) == "double" and str(streamed.schema.field("y").type) == "string"
+    assert streamed.equals(whole)
+
+
+@pytest.mark.parametrize(("fmt", "lines", "code"), [
+    ("csv", ["id,x"] + [f"{i},{i}" for i in range(_LATE)] + ["1,2,3,4"], "data:malformed_csv"),
+    ("json", [f'{{"x": {i}}}' for i in range(_LATE)] + ['{"x": "text"}'], "data:unreadable"),  # number, then text
+])
+def test_a_large_file_with_a_malformed_late_row_is_still_refused(tmp_path: Path, fmt: str, lines: list[str],
+                                                                 code: str) -> None:
+    path = tmp_path / f"bad.{fmt}"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(PipelineInputError) as err:
+        _read_in_blocks(path, tmp_path, fmt, 8 << 10)
+    assert err.value.code == code and str(path) in str(err.value)
+    assert not list(tmp_path.glob("out-*"))
