@@ -279,6 +279,7 @@ class RowScorer:
             score = self._raise_fired(score, [src])
         flagged = score > thr
         reasons: defaultdict[int, list[str]] = defaultdict(list)
+        cut = thr
         if self.adaptive:  # a significantly contaminated batch: widen the cut to the expected-F1 optimum
             cut = 1.0 - adaptive_cut(1.0 - np.clip(score, 0.0, 1.0), self.fp_budget)
             self._widened_reasons(np.flatnonzero((score > cut) & ~flagged), families, cols, p_rows, reasons)
@@ -300,7 +301,7 @@ class RowScorer:
                 reasons[int(i)].append("score:combined")
             reasons[int(i)] = list(dict.fromkeys(reasons[int(i)]))
         if self.label_model_ is not None and labels is not None:
-            score = rank_by_class_excess(score, flagged, self.label_model_.excess_share(labels), thr)
+            score = rank_by_class_excess(score, flagged, self.label_model_.excess_share(labels), thr, cut=cut)
         out["score"] = np.clip(score, 0.0, 1.0).astype(np.float64)
         out["flagged"] = flagged
         none: list[str] = []  # one shared (empty) list for all unflagged rows: 1M fresh lists cost ~0.5 s

@@ -32,7 +32,13 @@ def _widen(current: pa.DataType | None, seen: pa.DataType) -> pa.DataType:
     return pa.string()
 
 
+_CSV_BOOL = pa.array(pacsv.ConvertOptions().true_values + pacsv.ConvertOptions().false_values)
+
+
 def _fits(values: pa.Array, kind: pa.DataType) -> bool:
+    """Whether every (text) value converts to ``kind`` as the CSV reader converts it."""
+    if pa.types.is_boolean(kind):  # the reader takes only its own spellings ("tRuE" casts, but is refused)
+        return bool(pc.all(pc.is_in(values, value_set=_CSV_BOOL)).as_py())
     try:
         pc.cast(values, kind)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):

@@ -216,10 +216,10 @@ def _record_error(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:
 
 def _record_crash(ctx: dict[str, Any], exc: Exception) -> None:
     """Nothing lost: an unexpected failure still leaves an ``error`` entry when the ledger can take one."""
-    from provenance.errors import ProvenanceError
+    from provenance.errors import ProvenanceError, ProvenanceInputError
 
-    if isinstance(exc, ProvenanceError):  # the ledger itself is the problem: do not append to it
-        return
+    if isinstance(exc, ProvenanceError) and not isinstance(exc, ProvenanceInputError):
+        return  # the ledger itself (or its keys) is the problem: do not append to it
     code = str(getattr(exc, "code", f"internal:{type(exc).__name__}"))
     wrapped = PipelineError(code, f"ingestion of {ctx['uri']} failed: {str(exc).splitlines()[0] if str(exc) else code}")
     try:

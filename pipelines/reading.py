@@ -275,6 +275,12 @@ def parquet_partitions_fit(path: Path, uri: str, max_rows: int) -> tuple[int, li
 
 
 def _refuse_binary(schema: pa.Schema, uri: str) -> None:
+    """Refuse binary (non-UTF-8) columns and a header that names one column twice."""
+    seen: set[str] = set()
+    for name in schema.names:
+        if name in seen:
+            raise PipelineInputError("data:duplicate_column", f"{uri} has more than one column named {name!r}")
+        seen.add(name)
     for fld in schema:
         if pa.types.is_binary(fld.type) or pa.types.is_large_binary(fld.type):
             raise PipelineInputError("data:encoding", f"{uri}: column {fld.name!r} is not valid UTF-8 text")

@@ -88,9 +88,15 @@ def check_unchanged(path: str, digest: str, uri: str) -> None:
     """Fail closed when the source file's bytes are no longer the ones digested at the start of the run: the
     flow reads a local file several times (in place when it is Parquet), so a file replaced mid-run would
     put rows that were never checked into the outputs under the digest of other bytes."""
+    from provenance.errors import ProvenanceInputError
     from provenance.hashing import file_digest
 
-    now = file_digest(Path(path))
+    try:
+        now = file_digest(Path(path))
+    except (ProvenanceInputError, OSError):
+        raise PipelineInputError("data:changed_during_ingest",
+                                 f"{uri} was removed or became unreadable while it was being ingested; nothing "
+                                 "from this run is published: ingest it again") from None
     if now != digest:
         raise PipelineInputError("data:changed_during_ingest",
                                  f"{uri} changed while it was being ingested (expected {digest}, got {now}); "

@@ -257,12 +257,15 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         return BatchFinding("label_shift", score, fires, "label:prior_shift")
 
 
-def rank_by_class_excess(score: np.ndarray, flagged: np.ndarray, excess: np.ndarray, thr: float) -> np.ndarray:
+def rank_by_class_excess(score: np.ndarray, flagged: np.ndarray, excess: np.ndarray, thr: float, *,
+                         cut: float | None = None) -> np.ndarray:
     """Unflagged rows of an over-represented class move up the ranking: their p-value ``1 - score`` is weighted
-    by ``1 - excess`` (the chance a row of that class is a clean one), capped below every flagged row's score.
-    Which rows are flagged does not change; the score orders the rest for review."""
+    by ``1 - excess`` (the chance a row of that class is a clean one), capped below the score of every row
+    flagged by its score (above ``cut``; without ``cut``, every flagged row). Which rows are flagged does not
+    change; the score orders the rest for review."""
     if not excess.any():
         return score
-    cap = np.nextafter(min(thr, float(score[flagged].min()) if flagged.any() else thr), 0.0)
+    by_score = flagged & (score > cut) if cut is not None else flagged  # not rows a contract rule flagged
+    cap = np.nextafter(min(thr, float(score[by_score].min()) if by_score.any() else thr), 0.0)
     lifted = np.minimum(1.0 - (1.0 - score) * (1.0 - excess), cap)
     return np.where(~flagged & (excess > 0), np.maximum(score, lifted), score)

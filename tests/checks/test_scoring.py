@@ -172,6 +172,15 @@ def test_class_excess_reorders_only_unflagged_rows_and_keeps_them_below_flagged(
     flagged = np.array([f for _, f, _ in rows])
     excess = np.array([e for _, _, e in rows])
     out = rank_by_class_excess(score, flagged, excess, thr)
+    # with cut, rows flagged by something other than their score (a contract rule: any score) set no cap
+    ruled = flagged & (np.arange(len(score)) % 3 == 0)
+    mixed = np.where(ruled, score / 10, score)
+    out_cut = rank_by_class_excess(mixed, flagged, excess, thr, cut=thr)
+    by_score = flagged & (mixed > thr)
+    lifted_cut = out_cut > mixed
+    assert not (lifted_cut & flagged).any() and (out_cut[lifted_cut] < thr).all()
+    if by_score.any():
+        assert (out_cut[lifted_cut] < mixed[by_score].min()).all()
     assert np.array_equal(out[flagged], score[flagged])
     assert np.array_equal(out[excess == 0], score[excess == 0])
     assert (out >= score).all()
@@ -201,7 +210,7 @@ def test_rows_of_an_inflated_class_rank_higher_without_changing_flags(monkeypatc
     truth[moved] = True
     scorer = RowScorer(label_column="y", random_state=0).fit(ref)
     lifted = scorer.score(batch)
-    monkeypatch.setattr(scoring, "rank_by_class_excess", lambda score, *_: score)
+    monkeypatch.setattr(scoring, "rank_by_class_excess", lambda score, *_, **__: score)
     plain = scorer.score(batch)
     assert lifted["flagged"].equals(plain["flagged"])
     assert any("label:prior_shift" in r for r in lifted["reasons"])

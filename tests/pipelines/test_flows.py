@@ -217,12 +217,14 @@ def test_a_data_column_named_like_a_quarantine_column_is_kept(tmp_path: Path, da
     assert "Most suspicious rows" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
 
 
-def test_a_source_replaced_during_the_run_is_refused_and_recorded(tmp_path: Path, data_samples: Path,
-                                                                  ledger_url: str,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("change", ["replaced", "removed"])
+def test_a_source_changed_during_the_run_is_refused_and_recorded(tmp_path: Path, data_samples: Path,
+                                                                 ledger_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                                 change: str) -> None:
     """A Parquet source is read in place; a producer replacing it mid-run (here: just before the outputs are
-    written) would put unchecked rows into clean.parquet under the first bytes' digest. The run fails closed:
-    exit 2, an ``error`` entry, no Parquet outputs."""
+    written) would put unchecked rows into clean.parquet under the first bytes' digest, and a mover taking it
+    away must not cost the attempt its ledger entry. The run fails closed: exit 2, an ``error`` entry, no
+    Parquet outputs."""
     import os
 
     import pipelines.outputs as outputs
@@ -234,12 +236,16 @@ def test_a_source_replaced_during_the_run_is_refused_and_recorded(tmp_path: Path
     batch.to_parquet(landing, index=False)
     real = outputs.write_outputs
 
-    def replaced_then_written(staging: Path, **kw: Any) -> dict[str, Path]:
-        batch.iloc[::-1].to_parquet(tmp_path / "new.parquet", index=False)
-        os.replace(tmp_path / "new.parquet", landing)  # the producer's atomic replace
-        return real(staging, **kw)
+    def written_then_changed(staging: Path, **kw: Any) -> dict[str, Path]:
+        written = real(staging, **kw)
+        if change == "replaced":
+            batch.iloc[::-1].to_parquet(tmp_path / "new.parquet", index=False)
+            os.replace(tmp_path / "new.parquet", landing)  # the producer's atomic replace
+        else:
+            landing.unlink()
+        return written
 
-    monkeypatch.setattr(outputs, "write_outputs", replaced_then_written)
+    monkeypatch.setattr(outputs, "write_outputs", written_then_changed)
     with pytest.raises(PipelineInputError) as err:
         ingest(str(landing), source="credit", label_column="class", ledger_url=ledger_url,
                reference=str(credit / "reference.parquet"), out_dir=str(tmp_path / "out"))
@@ -252,3 +258,15 @@ def test_a_source_replaced_during_the_run_is_refused_and_recorded(tmp_path: Path
         entries = [e for _, e in ledger.log()]
     assert [e["predicate"]["verdict"] for e in entries] == ["error"]
     assert entries[0]["predicate"]["error"]["code"] == "data:changed_during_ingest"
+
+
+def test_a_header_naming_a_column_twice_is_refused_and_recorded(tmp_path: Path, ledger_url: str) -> None:
+    from pipelines.errors import PipelineInputError
+
+    path = tmp_path / "dup.csv"
+    path.write_text("a,b,a\n1,2,3\n4,5,6\n", encoding="utf-8")
+    with pytest.raises(PipelineInputError) as err:
+        ingest(str(path), ledger_url=ledger_url, out_dir=str(tmp_path / "out"))
+    assert err.value.code == "data:duplicate_column" and "'a'" in str(err.value) and err.value.exit_code == 2
+    with open_ledger(ledger_url) as ledger:
+        assert [e["predicate"]["verdict"] for _, e in ledger.log()] == ["error"]

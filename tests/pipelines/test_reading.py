@@ -170,3 +170,26 @@ def test_a_large_file_with_a_malformed_late_row_is_still_refused(tmp_path: Path,
         _read_in_blocks(path, tmp_path, fmt, 8 << 10)
     assert err.value.code == code and str(path) in str(err.value)
     assert not list(tmp_path.glob("out-*"))
+
+
+def test_a_large_csv_with_a_boolean_column_spelled_otherwise_later_is_read(tmp_path: Path) -> None:
+    """``tRuE`` casts to a boolean but the CSV reader refuses it: the whole-file types make the column text,
+    as a single read of the whole file does."""
+    lines = ["flag,x"] + [f"{'true' if i % 2 else 'false'},{i}" for i in range(_LATE)] + ["tRuE,1"]
+    path = tmp_path / "flags.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _, streamed = _read_in_blocks(path, tmp_path, "csv", 8 << 10)
+    _, whole = _read_in_blocks(path, tmp_path, "csv", 64 << 20)
+    assert streamed.equals(whole) and str(streamed.schema.field("flag").type) == "string"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_column_named_twice_is_refused(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"dup.{fmt}"
+    if fmt == "csv":
+        path.write_text("a,b,a\n1,2,3\n", encoding="utf-8")
+    else:
+        pq.write_table(pa.Table.from_arrays([pa.array([1]), pa.array([2])], names=["a", "a"]), path)
+    with pytest.raises(PipelineInputError) as err:
+        read_to_parquet(path, tmp_path / "out.parquet", fmt=fmt, uri=str(path), row_group_rows=10)
+    assert err.value.code == "data:duplicate_column" and str(path) in str(err.value)
