@@ -155,22 +155,29 @@ def run_trainguard(batch: Path, ref: Path) -> dict[str, Any]:
 
 
 def run_cli(batch: Path, ref: Path) -> dict[str, Any]:
+    """``trainguard ingest`` as a new process, twice with one fresh Prefect home: the first run also creates and
+    migrates Prefect's database (a machine's first run), the second finds it (every later run)."""
     tmp = Path(tempfile.mkdtemp(prefix="tg-bench-cli-"))
     env = dict(os.environ, PREFECT_HOME=str(tmp / "prefect"))
     env.pop("PREFECT_API_URL", None)
-    cmd = [str(Path(sys.executable).parent / "trainguard"), "ingest", str(batch), "--source", "bench",
-           "--label-column", "label", "--reference", str(ref), "--ledger", f"sqlite:///{tmp / 'ledger.db'}",
-           "--out", str(tmp / "out"), "--json"]
-    t0 = time.time()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with _Sampler(proc.pid, interval=0.05) as s:
-        out, err = proc.communicate()
-    wall = time.time() - t0
-    if proc.returncode not in (0, 1) or not out.strip():
-        raise RuntimeError(f"trainguard ingest failed ({proc.returncode}): {err[-2000:]}")
-    doc = json.loads(out)
-    return {"wall_s": round(wall, 2), "peak_rss_mb_process_tree": _mb(s.peak()), "verdict": doc["verdict"],
-            "exit_code": proc.returncode, "command": " ".join(cmd[:1] + ["ingest", "BATCH", "..."])}
+    runs = []
+    for k in range(2):
+        cmd = [str(Path(sys.executable).parent / "trainguard"), "ingest", str(batch), "--source", "bench",
+               "--label-column", "label", "--reference", str(ref), "--ledger", f"sqlite:///{tmp / f'ledger{k}.db'}",
+               "--out", str(tmp / f"out{k}"), "--json"]
+        t0 = time.time()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with _Sampler(proc.pid, interval=0.05) as s:
+            out, err = proc.communicate()
+        wall = time.time() - t0
+        if proc.returncode not in (0, 1) or not out.strip():
+            raise RuntimeError(f"trainguard ingest failed ({proc.returncode}): {err[-2000:]}")
+        runs.append({"wall_s": round(wall, 2), "peak_rss_mb_process_tree": _mb(s.peak()),
+                     "verdict": json.loads(out)["verdict"], "exit_code": proc.returncode})
+    return {"wall_s": runs[0]["wall_s"], "wall_s_prefect_db_exists": runs[1]["wall_s"],
+            "peak_rss_mb_process_tree": runs[0]["peak_rss_mb_process_tree"], "verdict": runs[0]["verdict"],
+            "exit_code": runs[0]["exit_code"], "runs": runs,
+            "command": "trainguard ingest BATCH --source bench --label-column label --reference REF --json"}
 
 
 def _gx_failing_rows(reference: Any, df: Any) -> set[int]:
@@ -332,6 +339,7 @@ def main() -> None:
         table_mb = pa_["pandas_mb"]
         results["goals"] = {
             "end_to_end_le_30s": {"value_s": tg["wall_s"], "cli_cold_s": results["cli"].get("wall_s"),
+                                  "cli_cold_prefect_db_exists_s": results["cli"].get("wall_s_prefect_db_exists"),
                                   "met": tg["wall_s"] <= 30},
             "speedup_vs_plain_ge_3x": {"value": round(plain["wall_s"] / tg["wall_s"], 2),
                                        "against": "plain_same" if "plain_same" in results else "plain",
