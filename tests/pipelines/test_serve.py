@@ -65,7 +65,8 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_SERVER_UI_ENABLED="false",
-               PREFECT_LOGGING_LEVEL="WARNING")
+               PREFECT_LOGGING_LEVEL="WARNING",
+               PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5")  # schedule new runs within seconds
     log = open(home / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -137,3 +138,45 @@ schedule = "0 0 1 1 *"
     doc = json.loads(log.stdout)
     assert "approved" in json.dumps(doc)
     assert (tmp_path / "out" / "credit" / "clean.parquet").exists()
+
+
+@pytest.mark.slow
+def test_the_schedule_itself_starts_runs(prefect_server: dict[str, str], tmp_path: Path, data_samples: Path) -> None:
+    """No manual trigger: the landing poll's interval schedule (5 s) makes the server schedule runs, and a file
+    dropped into the landing directory gets its ledger entry. (With SQLAlchemy 2.1, Prefect 3.8's scheduler
+    failed on every loop and no scheduled run ever started.)"""
+    import shutil
+
+    ledger = tmp_path / "ledger.db"
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    cfg = tmp_path / "trainguard.toml"
+    cfg.write_text(
+        f"""
+ledger = "sqlite:///{ledger}"
+out_root = "{tmp_path / 'out'}"
+[sources.credit]
+label_column = "class"
+landing_dir = "{landing}"
+poll_seconds = 5
+""",
+        encoding="utf-8",
+    )
+    env = dict(prefect_server)
+    serve_log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
+    serve = subprocess.Popen([str(BIN / "trainguard"), "serve", "--config", str(cfg)], env=env, cwd=ROOT,
+                             stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        shutil.copy(data_samples / "credit" / "batch_clean.csv", landing / "batch_clean.csv")
+
+        def entry_written() -> bool:
+            if not ledger.exists():
+                return False
+            out = subprocess.run([str(BIN / "trainguard"), "ledger", "log", "--ledger", f"sqlite:///{ledger}",
+                                  "--json"], capture_output=True, text=True, env=env)
+            return out.returncode == 0 and "batch_clean.csv" in out.stdout
+
+        _wait(entry_written, 180, "a scheduled landing poll's ledger entry", serve)
+    finally:
+        _stop(serve)
+        serve_log.close()
