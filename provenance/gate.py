@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provenance.config import TrustedSpec
 from provenance.entries import OVERRIDE_V1, make_statement
-from provenance.errors import NotApprovedError
+from provenance.errors import NotApprovedError, ProvenanceConfigError
 from provenance.hashing import canonical_json, parse_digest, path_digest
 from provenance.ledger import Ledger, LedgerRecord, open_ledger
 from provenance.signing import TrustedKeys, key_id, sign_bytes
@@ -82,6 +82,12 @@ def require_approved(
     path: str | os.PathLike[str], *, ledger: Ledger | str | None = None, trusted_keys: TrustedSpec = None
 ) -> LedgerRecord:
     """The approving record of ``path``'s exact bytes, or raise ``NotApprovedError`` / ``LedgerIntegrityError``."""
+    if isinstance(ledger, Ledger) and trusted_keys is not None:  # fail closed: the keys would not be checked
+        raise ProvenanceConfigError(
+            "gate:trusted_keys_with_open_ledger",
+            "trusted_keys are checked when the gate opens the ledger: pass its URL (or open the Ledger with "
+            "open_ledger(url, trusted_keys=...)), not an open Ledger together with trusted_keys",
+        )
     digest = path_digest(path)
     own = not isinstance(ledger, Ledger)
     led = open_ledger(ledger if isinstance(ledger, str) else None, trusted_keys=trusted_keys) if own else ledger

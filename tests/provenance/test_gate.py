@@ -95,3 +95,15 @@ def test_gate_with_ledger_url_and_untrusted_checkpoints(ledger: Ledger, ledger_u
     other = TrustedKeys.of([generate_private_key().public_key()])
     with pytest.raises(LedgerIntegrityError, match="untrusted key"):
         require_approved(p, ledger=ledger_url, trusted_keys=other)
+
+
+def test_trusted_keys_with_an_open_ledger_are_refused_not_ignored(ledger: Ledger, tmp_path: Path) -> None:
+    """Pinned keys cannot be checked against a Ledger the caller opened: the gate refuses instead of passing a
+    rogue ledger's approval (found by review: it used to ignore ``trusted_keys`` here)."""
+    from provenance.errors import ProvenanceConfigError
+
+    good = _data(tmp_path, "good.csv", "good.csv")
+    ledger.append(_entry(good, "approved"))
+    with pytest.raises(ProvenanceConfigError) as err:
+        require_approved(good, ledger=ledger, trusted_keys=[])
+    assert err.value.code == "gate:trusted_keys_with_open_ledger" and err.value.exit_code == 2
