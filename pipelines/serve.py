@@ -33,8 +33,9 @@ __all__ = ["build_deployments", "serve", "poll_landing"]
 @flow(name="trainguard-landing", log_prints=False, persist_result=False)
 def poll_landing(source: str, landing_dir: str, label_column: str | None = None,
                  source_column: str | None = None, config_path: str | None = None,
-                 ledger_url: str | None = None, out_root: str = "out") -> list[dict[str, Any]]:
-    """Ingest every file in ``landing_dir`` that the ledger has no entry for yet (oldest name first)."""
+                 ledger_url: str | None = None, out_dir: str = "out") -> list[dict[str, Any]]:
+    """Ingest every file in ``landing_dir`` that the ledger has no entry for yet (oldest name first); each file's
+    outputs go to ``out_dir/<its file name>``, so files that differ only in their suffixes keep theirs."""
     from pipelines.flows import ingest_flow
     from provenance.hashing import file_digest
     from provenance.ledger import open_ledger
@@ -46,7 +47,7 @@ def poll_landing(source: str, landing_dir: str, label_column: str | None = None,
             seen = ledger.find(digest, verdicts=None)
         if seen:
             continue
-        out = Path(out_root) / source / path.name.split(".")[0]
+        out = Path(out_dir) / path.name
         results.append(ingest_flow(str(path), source=source, label_column=label_column,
                                    source_column=source_column, config_path=config_path, ledger_url=ledger_url,
                                    out_dir=str(out)))
@@ -78,7 +79,7 @@ def build_deployments(cfg: Config, *, ledger_url: str | None = None) -> list[Any
             deployments.append(poll_landing.to_deployment(
                 name=f"{name}-landing", interval=src.poll_seconds,
                 parameters=dict(base, landing_dir=os.path.abspath(src.landing_dir),
-                                out_root=os.path.abspath(src.out or cfg.out_root)),
+                                out_dir=os.path.abspath(src.out or Path(cfg.out_root) / name)),
                 description=f"ingest new files landing in {src.landing_dir}", tags=["trainguard", name],
             ))
         if not src.path and not src.landing_dir:

@@ -165,14 +165,17 @@ def test_landing_poll_ingests_each_new_file_once(tmp_path: Path, data_samples: P
 
     landing = tmp_path / "landing"
     landing.mkdir()
-    shutil.copyfile(data_samples / "credit" / "batch_clean.csv", landing / "day1.csv")
-    shutil.copyfile(data_samples / "bad" / "pickle.csv", landing / "day2.csv")
+    shutil.copyfile(data_samples / "credit" / "batch_clean.csv", landing / "credit.2026-01.csv")
+    shutil.copyfile(data_samples / "credit" / "batch_poisoned.csv", landing / "credit.2026-02.csv")
+    shutil.copyfile(data_samples / "bad" / "pickle.csv", landing / "day3.csv")
     first = poll_landing("landed", str(landing), label_column="class", ledger_url=ledger_url,
-                         out_root=str(tmp_path / "out"))
-    assert [r["verdict"] for r in first] == ["approved", "error"]
-    assert (tmp_path / "out" / "landed" / "day1" / "clean.parquet").exists()
+                         out_dir=str(tmp_path / "out"))
+    assert [r["verdict"] for r in first] == ["approved", "approved", "error"]
+    # files differing only after the first dot keep their own outputs (they once shared one directory)
+    for name in ("credit.2026-01.csv", "credit.2026-02.csv"):
+        assert (tmp_path / "out" / name / "clean.parquet").exists()
     assert poll_landing("landed", str(landing), label_column="class", ledger_url=ledger_url,
-                        out_root=str(tmp_path / "out")) == []  # both digests are in the ledger now
+                        out_dir=str(tmp_path / "out")) == []  # every digest is in the ledger now
 
 
 def test_partitioned_flow_scores_equal_the_scorer_on_the_whole_batch(tmp_path: Path, data_samples: Path,
