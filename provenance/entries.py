@@ -161,3 +161,15 @@ def subject_digests(statement: Mapping[str, Any]) -> list[str]:
     """``sha256:<hex>`` of every subject (and, for an override, of the approved digest)."""
     out = ["sha256:" + s["digest"]["sha256"] for s in statement["subject"]]
     return list(dict.fromkeys(out))
+
+
+def index_row(statement: Mapping[str, Any]) -> tuple[str | None, str, str | None, str]:
+    """What the store's index columns hold for an entry: (source name, verdict, time, its subject digests sorted
+    and joined by ","). The lookups (gate, log) read these columns, so ``verify`` checks them against the signed
+    bodies."""
+    pred = statement["predicate"]
+    src = pred.get("source")
+    if isinstance(src, dict):
+        src = src.get("name")
+    return (str(src) if src is not None else None, str(pred["verdict"]), pred.get("time"),
+            ",".join(sorted(subject_digests(statement))))

@@ -377,6 +377,7 @@ class Ledger:
                 self.store.iter_entries(), size=size, latest=latest, trusted=self.trusted,
                 checkpoints=checkpoints, stored_nodes=self.store.all_nodes(),
                 earlier=[dict(e) for e in earlier], all_signatures=all_signatures,
+                index_rows=self.store.index_rows,
             )
 
     def iter_entries(self) -> Iterator[tuple[int, bytes]]:

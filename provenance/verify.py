@@ -7,12 +7,12 @@ raises ``LedgerIntegrityError`` naming the first bad entry, what was expected an
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from hashlib import sha256 as _sha256
 from typing import Any
 
-from provenance.entries import parse_entry
+from provenance.entries import index_row, parse_entry
 from provenance.errors import LedgerIntegrityError
 from provenance.merkle import EMPTY_ROOT, Frontier
 from provenance.signing import TrustedKeys
@@ -64,12 +64,15 @@ def verify_contents(
     stored_nodes: Mapping[int, bytes] | None = None,
     earlier: Iterable[dict[str, Any]] = (),
     all_signatures: bool = False,
+    index_rows: Callable[[int, int], Mapping[int, tuple[Any, ...]]] | None = None,
 ) -> VerifyReport:
     """Recompute the tree over ``entries`` (index order) and check it against the signed checkpoints.
 
     ``latest`` must cover exactly ``size`` entries and carry a trusted signature; every other checkpoint in
     ``checkpoints`` must have the root of the tree at its size (and, with ``all_signatures``, a trusted
     signature); ``earlier`` are checkpoints saved elsewhere (an export): the ledger must still contain them.
+    ``index_rows(lo, hi)`` gives the store's index columns of entries lo..hi: each must match the entry's body
+    (``entries.index_row``), since the gate and ``ledger log`` look entries up through them.
     """
     sigs = 0
     if latest is None:
@@ -113,6 +116,7 @@ def verify_contents(
     frontier = Frontier()
     previous: str | None = None
     expected_idx = 0
+    page: dict[int, tuple[Any, ...]] = {}
     for idx, body in entries:
         if idx != expected_idx:
             raise LedgerIntegrityError(
@@ -120,6 +124,11 @@ def verify_contents(
                 found=f"index {idx}",
             )
         statement = parse_entry(body, idx)
+        if index_rows is not None:
+            page[idx] = index_row(statement)
+            if len(page) >= _INDEX_PAGE:
+                _check_index(page, index_rows)
+                page = {}
         link = statement["predicate"].get("previous")
         if link != previous:
             raise LedgerIntegrityError(
@@ -153,10 +162,43 @@ def verify_contents(
             "ledger:gap", "entries are missing at the end", index=expected_idx,
             expected=f"{size} entries", found=f"{expected_idx} entries",
         )
+    if index_rows is not None:
+        if page:
+            _check_index(page, index_rows)
+        beyond = index_rows(size, 2**62)
+        if beyond:
+            extra = min(beyond)
+            raise LedgerIntegrityError(
+                "ledger:bad_index", "the index names an entry the ledger does not have", index=extra,
+                expected=f"{size} entries", found=f"index rows for entry {extra}",
+            )
     root_hex = (frontier.root() if size else EMPTY_ROOT).hex()
     return VerifyReport(
         tree_size=size, root_hash=root_hex, checkpoint=latest, checkpoints_checked=len(want), signatures_checked=sigs
     )
+
+
+_INDEX_PAGE = 5000
+
+
+def _check_index(page: Mapping[int, tuple[Any, ...]], index_rows: Callable[[int, int], Mapping[int, tuple[Any, ...]]],
+                 ) -> None:
+    stored = index_rows(min(page), max(page))
+    for idx in sorted(set(page) | set(stored)):
+        want, got = page.get(idx), stored.get(idx)
+        if want != got:
+            raise LedgerIntegrityError(
+                "ledger:bad_index", "the index columns (source, verdict, time, subject digests) differ from the "
+                f"signed entry {idx}: lookups through them (gate, ledger log) could be misled", index=idx,
+                expected=_show(want), found=_show(got),
+            )
+
+
+def _show(row: tuple[Any, ...] | None) -> str:
+    if row is None:
+        return "nothing"
+    source, verdict, time, digests = row
+    return f"source={source} verdict={verdict} time={time} subjects={digests}"
 
 
 def _leaf(body: bytes) -> bytes:

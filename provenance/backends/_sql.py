@@ -23,6 +23,7 @@ _SCHEMA = [
     "create index if not exists entries_source on entries (source, verdict, idx)",
     "create table if not exists nodes (id bigint primary key, hash {blob} not null)",
     "create table if not exists subjects (digest text not null, idx bigint not null, primary key (digest, idx))",
+    "create index if not exists subjects_by_entry on subjects (idx)",  # verify reads the index entry by entry
     "create table if not exists checkpoints (tree_size bigint primary key, body {blob} not null)",
 ]
 
@@ -116,6 +117,24 @@ class SqlStore:
 
     def indices_for(self, digest: str) -> list[int]:
         return [int(r[0]) for r in self._all("select idx from subjects where digest = ? order by idx", (digest,))]
+
+    # the subject digests of one entry, sorted and joined by "," (per-dialect aggregate over the subjects index)
+    digests_of_entry = ("(select group_concat(digest, ',') from (select digest from subjects s where s.idx = e.idx"
+                        " order by digest))")
+
+    def index_rows(self, lo: int, hi: int) -> dict[int, tuple[Any, ...]]:
+        """The index columns of entries ``lo..hi`` (inclusive): (source, verdict, time, sorted subject digests
+        joined by ","), and rows for ``subjects`` pointing into that range at an index with no entry."""
+        rows: dict[int, tuple[Any, ...]] = {
+            int(idx): (source, verdict, time, digests or "")
+            for idx, source, verdict, time, digests in self._all(
+                f"select e.idx, e.source, e.verdict, e.time, {self.digests_of_entry} from entries e"
+                " where e.idx >= ? and e.idx <= ?", (lo, hi))
+        }
+        for (idx,) in self._all("select distinct idx from subjects where idx >= ? and idx <= ? and idx not in"
+                                " (select idx from entries where idx >= ? and idx <= ?)", (lo, hi, lo, hi)):
+            rows[int(idx)] = (None, None, None, "?")
+        return rows
 
     def latest_index(self, source: str, verdict: str) -> int | None:
         row = self._one(

@@ -20,6 +20,7 @@ class PostgresStore(SqlStore):
 
     ph = "%s"
     blob = "bytea"
+    digests_of_entry = "(select string_agg(digest, ',' order by digest) from subjects s where s.idx = e.idx)"
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -120,6 +120,7 @@ def test_truncated_tail_caught_against_an_exported_checkpoint(full: Ledger) -> N
     keep = 7
     sql = raw_sql(full)
     sql("delete from entries where idx >= ?", (keep,))
+    sql("delete from subjects where idx >= ?", (keep,))  # left behind, they would give the cut away by themselves
     sql("delete from checkpoints where tree_size > ?", (keep,))
     for (nid,) in sql("select id from nodes"):
         level, index = int(nid) >> 48, int(nid) & ((1 << 48) - 1)
@@ -190,3 +191,19 @@ def test_edit_in_the_middle_rechained_and_rehashed(full: Ledger) -> None:
     _rewrite_nodes(full)
     err = _expect(full, "ledger:root_mismatch", 5)
     assert err.found != err.expected
+
+
+@pytest.mark.parametrize(("change", "index"), [
+    ("delete from subjects where idx = 7", 7),  # a later refusal hidden from the gate's lookup
+    ("update entries set verdict = 'tampered' where idx = 4", 4),  # ledger log --verdict filters on this column
+    ("update entries set source = 'other' where idx = 9", 9),
+    ("insert into subjects (digest, idx) values ('sha256:" + "0" * 64 + "', 3)", 3),
+    ("insert into subjects (digest, idx) values ('sha256:" + "0" * 64 + "', 99)", 99),  # beyond the last entry
+])
+def test_index_columns_that_differ_from_the_signed_bodies_are_caught(full: Ledger, change: str, index: int) -> None:
+    """The gate and ``ledger log`` look entries up through the unsigned index (subjects; source, verdict and
+    time): verify rebuilds it from the signed bodies (found by review: deleting one subjects row made the gate
+    pass a refused file while verify stayed ok)."""
+    raw_sql(full)(change)
+    err = _expect(full, "ledger:bad_index", index)
+    assert err.expected != err.found
