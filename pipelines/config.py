@@ -100,6 +100,22 @@ def _share(value: Any, key: str, origin: str) -> float:
     return float(value)
 
 
+def _check_cron(expr: object, where: str) -> None:
+    """A schedule must be a cron expression Prefect accepts (five fields, e.g. ``"0 * * * *"``)."""
+    if expr is None:
+        return
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    try:
+        if not isinstance(expr, str):
+            raise TypeError(expr)
+        CronSchedule(cron=expr)
+    except (ValidationError, TypeError, ValueError):
+        raise PipelineConfigError("config:bad_value",
+                                  f"{where} must be a cron expression such as \"0 * * * *\", not {expr!r}") from None
+
+
 def _positive_int(value: Any, key: str, origin: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise PipelineConfigError("config:bad_value", f"{origin}: {key} must be a positive integer")
@@ -129,6 +145,7 @@ def parse_config(doc: dict[str, Any], *, origin: str = "<config>") -> Config:
         if not isinstance(table, dict):
             raise PipelineConfigError("config:bad_value", f"{origin}: [sources.{name}] must be a table")
         _check_keys(f"sources.{name}", table, _SOURCE, origin)
+        _check_cron(table.get("schedule"), f"{origin}: [sources.{name}] schedule")
         sources[name] = SourceConfig(
             name=name,
             path=str(table.get("path", "")),

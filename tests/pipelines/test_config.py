@@ -63,6 +63,8 @@ poll_seconds = 30
         ({"partition_rows": 0}, "config:bad_value"),
         ({"allowed_roots": "data"}, "config:bad_value"),
         ({"sources": {"a": {"cron": "x"}}}, "config:unknown_key"),
+        ({"sources": {"a": {"path": "a.csv", "schedule": "every hour"}}}, "config:bad_value"),
+        ({"sources": {"a": {"path": "a.csv", "schedule": 5}}}, "config:bad_value"),
     ],
 )
 def test_bad_config_is_refused(doc: dict, code: str) -> None:
