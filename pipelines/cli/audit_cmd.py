@@ -26,12 +26,17 @@ def _add(sub: Any, name: str, help_: str, example: str) -> argparse.ArgumentPars
     return parser
 
 
-def _common(p: argparse.ArgumentParser, *, trusted: bool = True) -> None:
-    p.add_argument("--ledger", metavar="URL", help="ledger URL (default $TRAINGUARD_LEDGER or sqlite:///.trainguard/ledger.db)")
+def _common(p: argparse.ArgumentParser, *, trusted: bool = True, nested: bool = False) -> None:
+    """The options every audit command takes. ``nested``: a subcommand of a command that takes them too, so a
+    value given before the subcommand (``keys --ledger X show``) is kept, not reset to the default."""
+    keep: dict[str, Any] = {"default": argparse.SUPPRESS} if nested else {}
+    p.add_argument("--ledger", metavar="URL", help="ledger URL (default $TRAINGUARD_LEDGER or sqlite:///.trainguard/ledger.db)",
+                   **keep)
     if trusted:
         p.add_argument("--trusted-keys", metavar="FILE",
-                       help="file of trusted base64 public keys (default $TRAINGUARD_TRUSTED_KEYS, else the ledger's own key)")
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+                       help="file of trusted base64 public keys (default $TRAINGUARD_TRUSTED_KEYS, else the ledger's own key)",
+                       **keep)
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout", **keep)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -99,12 +104,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = _add(ksub, "generate", "Write a new private key (mode 0600) and print its public key.",
              "trainguard keys generate --out approver.key")
     p.add_argument("--out", metavar="PATH", help="where to write the key (default: the ledger signing key path)")
-    _common(p, trusted=False)
+    _common(p, trusted=False, nested=True)
     p.set_defaults(func=_keys_generate)
     p = _add(ksub, "show", "Print the public key of a private key file, or the ledger's signing and trusted keys.",
              "trainguard keys show --key approver.key")
     p.add_argument("--key", metavar="PATH", help="private key file (default: the ledger signing key)")
-    _common(p)
+    _common(p, nested=True)
     p.set_defaults(func=_keys_show)
 
 

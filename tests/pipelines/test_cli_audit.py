@@ -224,3 +224,13 @@ def test_installed_cli_gate_process(env: Path) -> None:
     assert json.loads(ok.stdout)["approved"] is True
     no = subprocess.run([*cmd, "gate", str(bad)], capture_output=True, text=True, env=envs, cwd=env)
     assert no.returncode == 1 and no.stdout == "" and "Traceback" not in no.stderr
+
+
+def test_keys_options_before_the_subcommand_are_kept(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``keys --ledger X generate`` writes X's key (it used to write the default ledger's), and ``keys --json show``
+    prints JSON (found by review: the subcommand's defaults overwrote the options given before it)."""
+    other = env / "other" / "ledger.db"
+    code, _, _ = run(capsys, "keys", "--ledger", f"sqlite:///{other}", "generate")
+    assert code == 0 and (env / "other" / "ledger.key").exists() and not (env / "led").exists()
+    code, out, _ = run(capsys, "keys", "--json", "--ledger", f"sqlite:///{other}", "show")
+    assert code == 0 and "signing_key" in json.loads(out)
