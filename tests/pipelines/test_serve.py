@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,36 @@ def _stop(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
             proc.wait()
 
 
+def _config(tmp_path: Path, source_lines: str) -> tuple[Path, Path]:
+    """A trainguard.toml with a fresh SQLite ledger and one source ``credit`` (label ``class``); (config, ledger)."""
+    ledger = tmp_path / "ledger.db"
+    cfg = tmp_path / "trainguard.toml"
+    cfg.write_text(f'ledger = "sqlite:///{ledger}"\nout_root = "{tmp_path / "out"}"\n'
+                   f'[sources.credit]\nlabel_column = "class"\n{source_lines}\n', encoding="utf-8")
+    return cfg, ledger
+
+
+def _ledger_names(ledger: Path, env: dict[str, str], text: str) -> bool:
+    """Whether ``trainguard ledger log --json`` of ``ledger`` mentions ``text``."""
+    if not ledger.exists():
+        return False
+    out = subprocess.run([str(BIN / "trainguard"), "ledger", "log", "--ledger", f"sqlite:///{ledger}", "--json"],
+                         capture_output=True, text=True, env=env)
+    return out.returncode == 0 and text in out.stdout
+
+
+@contextmanager
+def _serving(cfg: Path, env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:  # type: ignore[type-arg]
+    """``trainguard serve --config cfg`` running in its own session; stopped on exit."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([str(BIN / "trainguard"), "serve", "--config", str(cfg)], env=env, cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield proc
+        finally:
+            _stop(proc)
+
+
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """`prefect server start` on a free port with its own PREFECT_HOME; yields the env to talk to it."""
@@ -92,26 +123,9 @@ def test_build_deployments_per_source(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_serve_runs_a_deployment_that_writes_the_ledger(prefect_server: dict[str, str], tmp_path: Path,
                                                         data_samples: Path) -> None:
-    ledger = tmp_path / "ledger.db"
-    landing = tmp_path / "landing"
-    landing.mkdir()
-    cfg = tmp_path / "trainguard.toml"
-    cfg.write_text(
-        f"""
-ledger = "sqlite:///{ledger}"
-out_root = "{tmp_path / 'out'}"
-[sources.credit]
-path = "{data_samples / 'credit' / 'batch_clean.csv'}"
-label_column = "class"
-schedule = "0 0 1 1 *"
-""",
-        encoding="utf-8",
-    )
+    cfg, ledger = _config(tmp_path, f'path = "{data_samples / "credit" / "batch_clean.csv"}"\nschedule = "0 0 1 1 *"')
     env = dict(prefect_server)
-    serve_log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
-    serve = subprocess.Popen([str(BIN / "trainguard"), "serve", "--config", str(cfg)], env=env, cwd=ROOT,
-                             stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with _serving(cfg, env, tmp_path / "serve.log") as serve:
         def registered() -> bool:
             out = subprocess.run([str(BIN / "prefect"), "deployment", "inspect", "trainguard-ingest/credit"],
                                  env=env, capture_output=True, text=True)
@@ -121,18 +135,7 @@ schedule = "0 0 1 1 *"
         run = subprocess.run([str(BIN / "prefect"), "deployment", "run", "trainguard-ingest/credit"], env=env,
                              capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stdout + run.stderr
-
-        def entry_written() -> bool:
-            if not ledger.exists():
-                return False
-            out = subprocess.run([str(BIN / "trainguard"), "ledger", "log", "--ledger", f"sqlite:///{ledger}",
-                                  "--json"], capture_output=True, text=True, env=env)
-            return out.returncode == 0 and '"credit"' in out.stdout
-
-        _wait(entry_written, 150, "the scheduled run's ledger entry", serve)
-    finally:
-        _stop(serve)
-        serve_log.close()
+        _wait(lambda: _ledger_names(ledger, env, '"credit"'), 150, "the triggered run's ledger entry", serve)
     log = subprocess.run([str(BIN / "trainguard"), "ledger", "log", "--ledger", f"sqlite:///{ledger}", "--json"],
                          capture_output=True, text=True, env=env, check=True)
     doc = json.loads(log.stdout)
@@ -147,36 +150,11 @@ def test_the_schedule_itself_starts_runs(prefect_server: dict[str, str], tmp_pat
     failed on every loop and no scheduled run ever started.)"""
     import shutil
 
-    ledger = tmp_path / "ledger.db"
     landing = tmp_path / "landing"
     landing.mkdir()
-    cfg = tmp_path / "trainguard.toml"
-    cfg.write_text(
-        f"""
-ledger = "sqlite:///{ledger}"
-out_root = "{tmp_path / 'out'}"
-[sources.credit]
-label_column = "class"
-landing_dir = "{landing}"
-poll_seconds = 5
-""",
-        encoding="utf-8",
-    )
+    cfg, ledger = _config(tmp_path, f'landing_dir = "{landing}"\npoll_seconds = 5')
     env = dict(prefect_server)
-    serve_log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - closed below
-    serve = subprocess.Popen([str(BIN / "trainguard"), "serve", "--config", str(cfg)], env=env, cwd=ROOT,
-                             stdout=serve_log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with _serving(cfg, env, tmp_path / "serve.log") as serve:
         shutil.copy(data_samples / "credit" / "batch_clean.csv", landing / "batch_clean.csv")
-
-        def entry_written() -> bool:
-            if not ledger.exists():
-                return False
-            out = subprocess.run([str(BIN / "trainguard"), "ledger", "log", "--ledger", f"sqlite:///{ledger}",
-                                  "--json"], capture_output=True, text=True, env=env)
-            return out.returncode == 0 and "batch_clean.csv" in out.stdout
-
-        _wait(entry_written, 180, "a scheduled landing poll's ledger entry", serve)
-    finally:
-        _stop(serve)
-        serve_log.close()
+        _wait(lambda: _ledger_names(ledger, env, "batch_clean.csv"), 180, "a scheduled landing poll's ledger entry",
+              serve)
