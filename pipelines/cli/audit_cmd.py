@@ -179,13 +179,18 @@ def _approve(args: argparse.Namespace) -> int:
         name = os.path.basename(args.target) if os.path.exists(args.target) else None
         statement = make_override(digest, reason=args.reason, approver_key=key, actor=args.actor, name=name)
         res = led.append(statement)
-    approval = statement["predicate"]["approval"]
+        approval = statement["predicate"]["approval"]
+        trusted = approval["key_id"] in led.approvers
     doc = {"index": res.index, "entry_hash": res.entry_hash, "digest": digest,
-           "approver_key_id": approval["key_id"], "checkpoint": res.checkpoint}
+           "approver_key_id": approval["key_id"], "approver_trusted": trusted, "checkpoint": res.checkpoint}
     if args.json:
         _console.print_json(doc)
     else:
         _console.log(f"override appended as entry {res.index} (approver key {approval['key_id'][:12]})")
+    if not trusted:  # recorded, but the gate ignores it until the key is listed as a trusted approver
+        _console.log(f"warning: approver key {approval['key_id'][:12]} is not trusted here (the ledger's own key and "
+                     "$TRAINGUARD_APPROVER_KEYS): a gate honours this override only where the key is trusted "
+                     "(--trusted-keys or $TRAINGUARD_APPROVER_KEYS)")
     return 0
 
 

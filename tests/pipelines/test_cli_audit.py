@@ -100,9 +100,11 @@ def test_approve_override_needs_a_trusted_approver(env: Path, capsys: pytest.Cap
     approver_pub = out.strip()
     assert code == 0 and len(base64.b64decode(approver_pub)) == 32
     assert stat.S_IMODE((env / "approver.key").stat().st_mode) == 0o600
-    code, doc = jrun(capsys, "approve", str(bad), "--reason", "owner checked the outlier", "--approver-key",
-                     "approver.key")
+    code, out, err = run(capsys, "approve", str(bad), "--reason", "owner checked the outlier", "--approver-key",
+                         "approver.key", "--json")
+    doc = json.loads(out)
     assert code == 0 and doc["index"] == 2
+    assert doc["approver_trusted"] is False and "not trusted here" in err  # said, not silent (found by review)
     assert run(capsys, "gate", str(bad))[0] == 1  # approver not trusted by default
     code, keys = jrun(capsys, "keys", "show")
     trusted = env / "trusted.txt"
