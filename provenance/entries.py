@@ -163,13 +163,18 @@ def subject_digests(statement: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def source_name(statement: Mapping[str, Any]) -> str | None:
+    """The predicate's source name (``source`` may be a name or a table with ``name``)."""
+    src = statement["predicate"].get("source")
+    if isinstance(src, dict):
+        src = src.get("name")
+    return str(src) if src is not None else None
+
+
 def index_row(statement: Mapping[str, Any]) -> tuple[str | None, str, str | None, str]:
     """What the store's index columns hold for an entry: (source name, verdict, time, its subject digests sorted
     and joined by ","). The lookups (gate, log) read these columns, so ``verify`` checks them against the signed
     bodies."""
     pred = statement["predicate"]
-    src = pred.get("source")
-    if isinstance(src, dict):
-        src = src.get("name")
-    return (str(src) if src is not None else None, str(pred["verdict"]), pred.get("time"),
+    return (source_name(statement), str(pred["verdict"]), pred.get("time"),
             ",".join(sorted(subject_digests(statement))))

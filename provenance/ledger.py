@@ -25,7 +25,7 @@ from typing import Any
 
 from provenance import config
 from provenance.backends import SqlStore, open_store
-from provenance.entries import parse_entry, subject_digests, validate_statement
+from provenance.entries import parse_entry, source_name, subject_digests, validate_statement
 from provenance.errors import LedgerIntegrityError, ProvenanceInputError
 from provenance.hashing import canonical_json, parse_digest
 from provenance.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash, node_id, subtree_ids
@@ -66,7 +66,7 @@ class LedgerRecord:
 
     @property
     def source(self) -> str | None:
-        return _source_name(self.statement)
+        return source_name(self.statement)
 
     @property
     def time(self) -> str | None:
@@ -103,13 +103,6 @@ def _size_and_root(size: int, body: bytes) -> dict[str, Any]:
             expected=str(size), found=str(cp["tree_size"]),
         )
     return cp
-
-
-def _source_name(statement: Mapping[str, Any]) -> str | None:
-    src = statement["predicate"].get("source")
-    if isinstance(src, dict):
-        src = src.get("name")
-    return str(src) if src is not None else None
 
 
 def open_ledger(
@@ -211,7 +204,7 @@ class Ledger:
             cp = sign_checkpoint(key, origin=origin, tree_size=n + 1, root_hash=frontier.root().hex())
             pred = st["predicate"]
             store.insert(
-                [(n, body, _source_name(st), pred["verdict"], pred.get("time"))],
+                [(n, body, source_name(st), pred["verdict"], pred.get("time"))],
                 created,
                 [(d, n) for d in subject_digests(st)],
                 [(n + 1, canonical_json(cp))],
