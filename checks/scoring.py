@@ -262,11 +262,13 @@ class RowScorer:
             families["label"] = label_f.score
             label_p = label_f.score
         findings += run_batch_detectors(self, n, cols, labels, label_p)
+        class_shifted = False  # some class significantly over-represented (then its rows rank higher, below)
         if self.label_model_ is not None and label_p is not None and labels is not None:
             already = np.zeros(n, dtype=bool)
             for f in findings:
                 already |= f.fires & ((label_p > thr) if f.calibrated else True)
             shift = self.label_model_.prior_shift(labels, label_p, already)
+            class_shifted = shift is not None
             if shift is None:  # the column is always there, so every run of a config has the same schema
                 shift = BatchFinding("label_shift", np.zeros(n), np.zeros(n, dtype=bool), "label:prior_shift")
             findings.append(shift)
@@ -300,7 +302,8 @@ class RowScorer:
             if not reasons[int(i)]:
                 reasons[int(i)].append("score:combined")
             reasons[int(i)] = list(dict.fromkeys(reasons[int(i)]))
-        if self.label_model_ is not None and labels is not None:
+        if class_shifted:
+            assert self.label_model_ is not None and labels is not None
             score = rank_by_class_excess(score, flagged, self.label_model_.excess_share(labels), thr, cut=cut)
         out["score"] = np.clip(score, 0.0, 1.0).astype(np.float64)
         out["flagged"] = flagged
