@@ -257,12 +257,15 @@ def main() -> None:
         for schema in ("tg_bench_appends", "tg_bench_verify"):
             _pg_drop(schema)
     results["load_avg_end"] = _load([])
-    results["goals"] = {
-        "sqlite_appends_per_s>=1000": results["sqlite_appends"]["one_writer_appends_per_s"] >= 1000,
-        "verify_entries_per_s>=50000": results["sqlite_verify"]["verify_entries_per_s"] >= 50_000,
-        "prove_ms_median<=5_at_1M": results["sqlite_proofs"]["prove_ms_median"] <= 5
-        and results["sqlite_proofs"]["entries"] >= 1_000_000,
-    }
+    goals = {}  # the goals of the parts that ran (--only)
+    if "sqlite_appends" in results:
+        goals["sqlite_appends_per_s>=1000"] = results["sqlite_appends"]["one_writer_appends_per_s"] >= 1000
+    if "sqlite_verify" in results:
+        goals["verify_entries_per_s>=50000"] = results["sqlite_verify"]["verify_entries_per_s"] >= 50_000
+    if "sqlite_proofs" in results:
+        goals["prove_ms_median<=5_at_1M"] = (results["sqlite_proofs"]["prove_ms_median"] <= 5
+                                             and results["sqlite_proofs"]["entries"] >= 1_000_000)
+    results["goals"] = goals
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.out}")
