@@ -4,7 +4,10 @@
 answer's inclusion proof against the latest checkpoint (signature checked against the trusted keys) and decides
 by the newest decisive entry: ``approved``, or an ``override`` signed by a trusted approver key, lets it through;
 ``rejected``/``quarantined``/``error`` or nothing refuses it. Overrides signed by an untrusted key are ignored.
-It starts no Prefect and no server.
+An override's signature covers the entry it overrides (``approval.supersedes``: the index and leaf hash of the
+newest entry naming the digest when it was signed, or null): an override that is not directly after that entry
+among the digest's entries is ignored, so a signed override copied to the end of the ledger after a later
+rejection cannot approve again. It starts no Prefect and no server.
 
 Example::
 
@@ -23,10 +26,10 @@ from provenance.config import TrustedSpec
 from provenance.entries import OVERRIDE_V1, make_statement
 from provenance.errors import NotApprovedError, ProvenanceConfigError
 from provenance.hashing import canonical_json, parse_digest, path_digest
-from provenance.ledger import Ledger, LedgerRecord, open_ledger
+from provenance.ledger import AppendResult, Ledger, LedgerRecord, open_ledger
 from provenance.signing import TrustedKeys, key_id, sign_bytes
 
-__all__ = ["require_approved", "make_override", "override_problem"]
+__all__ = ["require_approved", "make_override", "append_override", "override_problem"]
 
 
 def _override_message(statement: dict[str, Any]) -> bytes:
@@ -37,9 +40,16 @@ def _override_message(statement: dict[str, Any]) -> bytes:
 
 
 def make_override(
-    digest: str, *, reason: str, approver_key: Ed25519PrivateKey, actor: str | None = None, name: str | None = None
+    digest: str,
+    *,
+    reason: str,
+    approver_key: Ed25519PrivateKey,
+    supersedes: LedgerRecord | None,
+    actor: str | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """An ``override`` statement approving ``digest``, signed by ``approver_key`` (append it to the ledger)."""
+    """An ``override`` statement approving ``digest`` over ``supersedes`` (the newest entry naming the digest, or
+    None when there is none), signed by ``approver_key``. ``append_override`` finds ``supersedes`` and appends."""
     d = parse_digest(digest)
     if not reason.strip():
         from provenance.errors import ProvenanceInputError
@@ -49,11 +59,37 @@ def make_override(
         "verdict": "override",
         "reason": reason,
         "actor": actor or _user(),
-        "approval": {"digest": d, "key_id": key_id(approver_key.public_key()), "signature": ""},
+        "approval": {"digest": d, "key_id": key_id(approver_key.public_key()), "supersedes": _ref(supersedes),
+                     "signature": ""},
     }
     statement = make_statement(subjects=[(name or d, d)], predicate=predicate, predicate_type=OVERRIDE_V1)
     statement["predicate"]["approval"]["signature"] = sign_bytes(approver_key, _override_message(statement))
     return statement
+
+
+def append_override(
+    led: Ledger,
+    digest: str,
+    *,
+    reason: str,
+    approver_key: Ed25519PrivateKey,
+    actor: str | None = None,
+    name: str | None = None,
+) -> AppendResult:
+    """Sign an override of the newest entry naming ``digest`` and append it (``trainguard approve``).
+
+    If another entry about the digest lands between the lookup and the append, the override is recorded but not
+    effective (the gate ignores it): ``decide`` after this call tells whether the gate now passes.
+    """
+    d = parse_digest(digest)
+    earlier = led.find(d, verdicts=None)
+    statement = make_override(d, reason=reason, approver_key=approver_key, supersedes=earlier[-1] if earlier else None,
+                              actor=actor, name=name)
+    return led.append(statement)
+
+
+def _ref(record: LedgerRecord | None) -> dict[str, Any] | None:
+    return None if record is None else {"index": record.index, "leaf_hash": record.leaf_hash}
 
 
 def _user() -> str:
@@ -63,14 +99,23 @@ def _user() -> str:
         return os.environ.get("USER", "unknown")
 
 
-def override_problem(record: LedgerRecord, approvers: TrustedKeys) -> str | None:
-    """Why an override record may not approve (None when it is valid and signed by a trusted approver)."""
+def override_problem(record: LedgerRecord, approvers: TrustedKeys, previous: LedgerRecord | None) -> str | None:
+    """Why an override record may not approve (None when it is valid, signed by a trusted approver, and overrides
+    ``previous``: the entry before it among those naming its digest)."""
     approval = record.statement["predicate"].get("approval") or {}
     if record.statement.get("predicateType") != OVERRIDE_V1:
         return f"entry {record.index} is not an override"
     kid = str(approval.get("key_id", ""))
     if approval.get("digest") not in record.digests:
         return f"override entry {record.index} approves {approval.get('digest')}, not its subject"
+    if "supersedes" not in approval:
+        return f"override entry {record.index} does not name the entry it overrides (approve again)"
+    if approval["supersedes"] != _ref(previous):
+        signed = approval["supersedes"]
+        what = "no earlier entry" if signed is None else f"entry {signed.get('index') if isinstance(signed, dict) else signed}"
+        now = "none" if previous is None else f"entry {previous.index}"
+        return (f"override entry {record.index} was signed over {what}, but the entry before it naming the digest "
+                f"is {now} (a replayed or raced override; approve again)")
     if kid not in approvers:
         return f"override entry {record.index} is signed by approver key {kid[:12]}, which is not trusted"
     if not approvers.verify(kid, str(approval.get("signature", "")), _override_message(record.statement)):
@@ -106,11 +151,12 @@ def decide(led: Ledger, digest: str, *, label: str) -> LedgerRecord:
     if not records:
         raise NotApprovedError("gate:unknown", f"{label} ({d}) has no ledger entry; ingest it first")
     ignored = []
-    for rec in reversed(records):
+    for pos in range(len(records) - 1, -1, -1):
+        rec = records[pos]
         if rec.verdict == "approved":
             return rec
         if rec.verdict == "override":
-            problem = override_problem(rec, led.approvers)
+            problem = override_problem(rec, led.approvers, records[pos - 1] if pos else None)
             if problem is None:
                 return rec
             ignored.append(problem)

@@ -169,7 +169,8 @@ def _gate(args: argparse.Namespace) -> int:
 
 
 def _approve(args: argparse.Namespace) -> int:
-    from provenance.gate import make_override
+    from provenance.errors import NotApprovedError
+    from provenance.gate import append_override, decide
     from provenance.ledger import open_ledger
     from provenance.signing import load_private_key
 
@@ -177,12 +178,16 @@ def _approve(args: argparse.Namespace) -> int:
     with open_ledger(args.ledger) as led:
         key = load_private_key(args.approver_key) if args.approver_key else led.signing_key()
         name = os.path.basename(args.target) if os.path.exists(args.target) else None
-        statement = make_override(digest, reason=args.reason, approver_key=key, actor=args.actor, name=name)
-        res = led.append(statement)
-        approval = statement["predicate"]["approval"]
+        res = append_override(led, digest, reason=args.reason, approver_key=key, actor=args.actor, name=name)
+        approval = led.record(res.index).statement["predicate"]["approval"]
         trusted = approval["key_id"] in led.approvers
-    doc = {"index": res.index, "entry_hash": res.entry_hash, "digest": digest,
-           "approver_key_id": approval["key_id"], "approver_trusted": trusted, "checkpoint": res.checkpoint}
+        try:
+            effective = decide(led, digest, label=args.target).index == res.index
+            why = "a newer entry" if not effective else ""
+        except NotApprovedError as exc:
+            effective, why = False, exc.message
+    doc = {"index": res.index, "entry_hash": res.entry_hash, "digest": digest, "approver_key_id": approval["key_id"],
+           "approver_trusted": trusted, "effective": effective, "checkpoint": res.checkpoint}
     if args.json:
         _console.print_json(doc)
     else:
@@ -191,6 +196,8 @@ def _approve(args: argparse.Namespace) -> int:
         _console.log(f"warning: approver key {approval['key_id'][:12]} is not trusted here (the ledger's own key and "
                      "$TRAINGUARD_APPROVER_KEYS): a gate honours this override only where the key is trusted "
                      "(--trusted-keys or $TRAINGUARD_APPROVER_KEYS)")
+    elif not effective:
+        _console.log(f"warning: the gate does not pass {args.target} on this override: {why}")
     return 0
 
 

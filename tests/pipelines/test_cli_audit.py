@@ -105,12 +105,18 @@ def test_approve_override_needs_a_trusted_approver(env: Path, capsys: pytest.Cap
     doc = json.loads(out)
     assert code == 0 and doc["index"] == 2
     assert doc["approver_trusted"] is False and "not trusted here" in err  # said, not silent (found by review)
+    assert doc["effective"] is False
     assert run(capsys, "gate", str(bad))[0] == 1  # approver not trusted by default
     code, keys = jrun(capsys, "keys", "show")
     trusted = env / "trusted.txt"
     trusted.write_text(f"{keys['signing_key']['public_key']} ledger\n{approver_pub} approver\n")
     code, doc = jrun(capsys, "gate", str(bad), "--trusted-keys", str(trusted))
     assert code == 0 and doc["verdict"] == "override"
+    code, doc = jrun(capsys, "approve", str(bad), "--reason", "signed with the ledger's own key")
+    assert code == 0 and doc["approver_trusted"] is True and doc["effective"] is True
+    assert json.loads(jrun(capsys, "ledger", "show", "3")[1]["entry"])["predicate"]["approval"]["supersedes"][
+        "index"] == 2
+    assert run(capsys, "gate", str(bad))[0] == 0
 
 
 def test_ledger_log_show_and_verify(env: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from provenance.entries import make_statement
 from provenance.errors import LedgerIntegrityError, NotApprovedError
-from provenance.gate import make_override, require_approved
+from provenance.gate import append_override, make_override, require_approved
 from provenance.hashing import file_digest
 from provenance.ledger import Ledger, open_ledger
 from provenance.signing import TrustedKeys, generate_private_key, load_private_key, public_key_b64
@@ -55,7 +55,7 @@ def test_override_signed_by_trusted_approver(ledger: Ledger, ledger_url: str, ke
     p = _data(tmp_path, "b.csv", "b")
     ledger.append(_entry(p, "rejected"))
     approver = generate_private_key()
-    ledger.append(make_override(file_digest(p), reason="owner reviewed", approver_key=approver, actor="alice"))
+    append_override(ledger, file_digest(p), reason="owner reviewed", approver_key=approver, actor="alice")
     with pytest.raises(NotApprovedError, match="not trusted") as err:  # default trust: the ledger key only
         require_approved(p, ledger=ledger)
     assert err.value.code == "gate:untrusted_override"
@@ -70,13 +70,46 @@ def test_override_signed_by_trusted_approver(ledger: Ledger, ledger_url: str, ke
 def test_override_with_forged_signature_refused(ledger: Ledger, ledger_url: str, tmp_path: Path) -> None:
     p = _data(tmp_path, "c.csv", "c")
     approver = generate_private_key()
-    st = make_override(file_digest(p), reason="x", approver_key=approver)
+    st = make_override(file_digest(p), reason="x", approver_key=approver, supersedes=None)
     st["predicate"]["reason"] = "changed after signing"
     ledger.append(st)
     keys = TrustedKeys.of([approver.public_key()]).merged(ledger.trusted)
     with open_ledger(ledger_url, signing_key=ledger.signing_key(), approver_keys=keys) as led:
         with pytest.raises(NotApprovedError, match="invalid approver signature"):
             require_approved(p, ledger=led)
+
+
+def test_replayed_override_does_not_approve_after_a_later_rejection(ledger: Ledger, tmp_path: Path) -> None:
+    """Whoever can append entries (but holds no approver key) cannot re-use an old signed override: the approver's
+    signature covers the entry it overrides (found by review: the signature bound nothing about position)."""
+    p = _data(tmp_path, "r.csv", "r")
+    ledger.append(_entry(p, "rejected", ["label:inconsistent"]))
+    append_override(ledger, file_digest(p), reason="owner reviewed", approver_key=ledger.signing_key())
+    signed = ledger.record(1).statement
+    assert require_approved(p, ledger=ledger).index == 1
+    ledger.append(_entry(p, "rejected", ["outlier:iforest"]))  # a later ingest of the same bytes rejects them
+    with pytest.raises(NotApprovedError, match="rejected by ledger entry 2"):
+        require_approved(p, ledger=ledger)
+    replay = {**signed, "predicate": {k: v for k, v in signed["predicate"].items() if k != "previous"}}
+    ledger.append(replay)
+    with pytest.raises(NotApprovedError, match="signed over entry 0, but the entry before it naming the digest is "
+                                               "entry 2") as err:
+        require_approved(p, ledger=ledger)
+    assert err.value.code == "gate:untrusted_override"
+    append_override(ledger, file_digest(p), reason="reviewed again", approver_key=ledger.signing_key())
+    assert require_approved(p, ledger=ledger).index == 4
+
+
+def test_override_without_earlier_entry_and_unbound_override(ledger: Ledger, tmp_path: Path) -> None:
+    p = _data(tmp_path, "n.csv", "n")
+    append_override(ledger, file_digest(p), reason="vetted by hand", approver_key=ledger.signing_key())
+    assert require_approved(p, ledger=ledger).verdict == "override"
+    q = _data(tmp_path, "o.csv", "o")
+    ledger.append(_entry(q, "rejected"))
+    st = make_override(file_digest(q), reason="x", approver_key=ledger.signing_key(), supersedes=None)
+    ledger.append(st)  # signed as if nothing came before: the rejection it would overrule is not the one it names
+    with pytest.raises(NotApprovedError, match="signed over no earlier entry"):
+        require_approved(q, ledger=ledger)
 
 
 def test_gate_fails_closed_on_tampering(ledger: Ledger, tmp_path: Path) -> None:
