@@ -201,30 +201,47 @@ def _quarantine_note(counts: dict[str, Any]) -> str:
 
 def render_report(out_dir: str | Path) -> Path:
     """Re-render ``OUT/report.html`` from ``OUT/summary.json`` and the Parquet outputs; returns its path."""
+    from pipelines.errors import PipelineInputError
     from pipelines.outputs import atomic_write_bytes
 
     out = Path(out_dir)
-    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
-    scores, reasons, histograms = pd.DataFrame(), None, None
-    if (out / "scores.parquet").exists():  # one column at a time: the report never holds the whole table
-        import pyarrow.parquet as pq
-
-        pf = pq.ParquetFile(out / "scores.parquet")
-
-        def column(name: str) -> np.ndarray:
-            return np.asarray(pf.read(columns=[name]).column(0).to_numpy(zero_copy_only=False))
-
-        flagged = column("flagged")
-        histograms = [svg_histogram(column(c), flagged, title=c) for c in _histogram_columns(pf.schema_arrow.names)]
-        row, score = column("row"), column("score")
-        top = _top_positions(score, row)
-        scores = pd.DataFrame({"row": row[top], "score": score[top], "flagged": flagged[top]})
-        del flagged, row, score
-        if len(top):
-            rows_reasons = pf.read(columns=["reasons"]).column(0).take(top).to_pylist()
-            reasons = {int(r): list(v or []) for r, v in zip(scores["row"], rows_reasons, strict=True)}
-    quarantine = pd.read_parquet(out / "quarantine.parquet") if (out / "quarantine.parquet").exists() \
-        else pd.DataFrame()
+    name = "summary.json"
+    try:
+        summary = json.loads((out / name).read_text(encoding="utf-8"))
+        if not isinstance(summary, dict):
+            raise ValueError(f"expected a JSON object, got {type(summary).__name__}")
+        name = "scores.parquet"
+        scores, reasons, histograms = _read_scores(out / name)
+        name = "quarantine.parquet"
+        quarantine = pd.read_parquet(out / name) if (out / name).exists() else pd.DataFrame()
+    except (OSError, ValueError, KeyError) as exc:  # JSON and Arrow errors are ValueErrors
+        raise PipelineInputError("data:bad_output_dir", f"cannot re-render the report of {out}: {out / name} is "
+                                 f"not a trainguard output ({type(exc).__name__}: {exc})") from exc
     target = out / "report.html"
     atomic_write_bytes(target, render_report_html(summary, scores, quarantine, reasons, histograms=histograms).encode("utf-8"))
     return target
+
+
+def _read_scores(path: Path) -> tuple[pd.DataFrame, dict[int, list[str]] | None, list[str] | None]:
+    """The most suspicious rows, their reasons and the histograms, reading scores.parquet one column at a time so
+    the report never holds the whole table (nothing when the file is absent: a run that failed early)."""
+    if not path.exists():
+        return pd.DataFrame(), None, None
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(pf.read(columns=[name]).column(0).to_numpy(zero_copy_only=False))
+
+    flagged = column("flagged")
+    histograms = [svg_histogram(column(c), flagged, title=c) for c in _histogram_columns(pf.schema_arrow.names)]
+    row, score = column("row"), column("score")
+    top = _top_positions(score, row)
+    scores = pd.DataFrame({"row": row[top], "score": score[top], "flagged": flagged[top]})
+    del flagged, row, score
+    reasons = None
+    if len(top):
+        rows_reasons = pf.read(columns=["reasons"]).column(0).take(top).to_pylist()
+        reasons = {int(r): list(v or []) for r, v in zip(scores["row"], rows_reasons, strict=True)}
+    return scores, reasons, histograms

@@ -91,6 +91,7 @@ def serve(config_path: str, *, ledger_url: str | None = None) -> None:
     """Register the deployments with the Prefect server and run them until interrupted."""
     import sys
 
+    import httpx
     from prefect import serve as prefect_serve
 
     cfg = load_config(config_path)
@@ -99,4 +100,12 @@ def serve(config_path: str, *, ledger_url: str | None = None) -> None:
         sched = ", ".join(str(s.schedule) for s in (d.schedules or [])) or "on demand"
         sys.stderr.write(f"trainguard serve: deployment {d.flow_name}/{d.name} ({sched})\n")
     sys.stderr.flush()
-    prefect_serve(*deployments, print_starting_message=False)
+    try:
+        prefect_serve(*deployments, print_starting_message=False)
+    except httpx.TransportError as exc:  # no server there: a setting to fix, not a bug
+        from prefect.settings import PREFECT_API_URL
+
+        url = PREFECT_API_URL.value() or "Prefect's temporary local server"
+        raise PipelineConfigError(
+            "config:prefect_unreachable", f"cannot reach the Prefect API at {url} ({type(exc).__name__}: {exc}): "
+            "start one with `prefect server start` or set PREFECT_API_URL") from exc

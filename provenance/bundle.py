@@ -32,18 +32,22 @@ def export_bundle(ledger: Ledger, out: str | os.PathLike[str]) -> dict[str, Any]
     """Verify ``ledger``, then write its entries, latest checkpoint and trusted public keys to ``out``."""
     report = ledger.verify()
     d = Path(out)
-    d.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with open(d / ENTRIES, "wb") as fh:
-        for idx, body in ledger.iter_entries():
-            if idx >= report.tree_size:
-                break
-            fh.write(body + b"\n")
-            count += 1
-    (d / CHECKPOINT).write_text(json.dumps(report.checkpoint, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-    lines = [f"{b64}  # key_id {key_id(pub)}" for pub, b64 in zip(
-        ledger.trusted.keys.values(), ledger.public_keys(), strict=True)]
-    (d / KEYS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        count = 0
+        with open(d / ENTRIES, "wb") as fh:
+            for idx, body in ledger.iter_entries():
+                if idx >= report.tree_size:
+                    break
+                fh.write(body + b"\n")
+                count += 1
+        (d / CHECKPOINT).write_text(json.dumps(report.checkpoint, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+        lines = [f"{b64}  # key_id {key_id(pub)}" for pub, b64 in zip(
+            ledger.trusted.keys.values(), ledger.public_keys(), strict=True)]
+        (d / KEYS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:  # a file of that name, no permission, a full disk
+        raise ProvenanceInputError("input:bad_out", f"cannot export to {d}: {exc.strerror or exc} (--out names a "
+                                   "directory to create or fill)") from exc
     return {"out": str(d), "entries": count, "checkpoint": report.checkpoint, "keys": ledger.public_keys()}
 
 

@@ -135,7 +135,8 @@ def require_approved(
         )
     digest = path_digest(path)
     own = not isinstance(ledger, Ledger)
-    led = open_ledger(ledger if isinstance(ledger, str) else None, trusted_keys=trusted_keys) if own else ledger
+    led = open_ledger(ledger if isinstance(ledger, str) else None, trusted_keys=trusted_keys, create=False) if own \
+        else ledger
     assert isinstance(led, Ledger)
     try:
         return decide(led, digest, label=os.fspath(path))

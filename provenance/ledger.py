@@ -111,10 +111,12 @@ def open_ledger(
     signing_key: config.KeySpec = None,
     trusted_keys: config.TrustedSpec = None,
     approver_keys: config.TrustedSpec = None,
+    create: bool = True,
 ) -> Ledger:
-    """Open the ledger at ``url`` (default ``$TRAINGUARD_LEDGER`` or ``sqlite:///.trainguard/ledger.db``)."""
+    """Open the ledger at ``url`` (default ``$TRAINGUARD_LEDGER`` or ``sqlite:///.trainguard/ledger.db``); with
+    ``create=False`` (readers: gate, audit commands) a ledger that does not exist is ``ledger:not_found``."""
     resolved = config.ledger_url(url)
-    return Ledger(open_store(resolved), resolved, signing_key, trusted_keys, approver_keys)
+    return Ledger(open_store(resolved, create=create), resolved, signing_key, trusted_keys, approver_keys)
 
 
 class Ledger:

@@ -71,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = _add(lsub, "log", "List entries, newest first, filtered by source, verdict and time.",
              "trainguard ledger log --source vendor-a --verdict rejected --since 2024-06-01")
     p.add_argument("--source", help="only entries of this source")
-    p.add_argument("--verdict", help="only this verdict (approved, rejected, quarantined, override, error)")
+    p.add_argument("--verdict", choices=("approved", "rejected", "quarantined", "override", "error"),
+                   help="only this verdict")
     p.add_argument("--since", help="only entries at or after this RFC 3339 time or date")
     p.add_argument("--until", help="only entries at or before this RFC 3339 time or date")
     p.add_argument("--limit", type=int, default=None, help="at most this many entries")
@@ -117,7 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _open(args: argparse.Namespace) -> Any:
     from provenance.ledger import open_ledger
 
-    return open_ledger(args.ledger, trusted_keys=getattr(args, "trusted_keys", None))
+    return open_ledger(args.ledger, trusted_keys=getattr(args, "trusted_keys", None), create=False)
 
 
 def _digest_of(target: str) -> str:

@@ -16,11 +16,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from pipelines.cli import audit_cmd, ingest_cmd
 from pipelines.cli._console import print_error, print_json
 
-__all__ = ["main", "build_parser", "INTERNAL_ERROR"]
+__all__ = ["main", "build_parser", "INTERNAL_ERROR", "UsageError"]
 
 #: Exit code of an unexpected failure (a bug): distinct from 1 (rejected or refused) and 2 (bad input).
 INTERNAL_ERROR = 70
@@ -32,9 +33,18 @@ _KNOWN_ERROR_BASES = (
 )
 
 
+class UsageError(Exception):
+    """A command line argparse refuses (exit 2); ``main`` prints it, and with ``--json`` a JSON document too."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # argparse would print and exit; main decides how to report
+        raise UsageError(f"{self.format_usage().strip()}\n{self.prog}: error: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, every command with its ``--help`` example."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="trainguard",
         description="Keep poisoned and corrupted rows out of training data.",
         epilog="Example: trainguard ingest data.csv --source vendor-a --label-column label",
@@ -69,7 +79,14 @@ def _known_error(exc: BaseException) -> int | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (``sys.exit(main())`` from the console script)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        if "--json" in argv:
+            print_json({"ok": False, "code": "usage", "message": str(exc).splitlines()[-1], "exit_code": 2})
+        return 2
     try:
         code = args.func(args)
     except KeyboardInterrupt:
@@ -80,8 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         exit_code = _known_error(exc)
         if exit_code is None:
-            print_error(f"internal error: {type(exc).__name__}: {exc} (this is a bug in trainguard; rerun with "
-                        "TRAINGUARD_DEBUG=1 for the traceback and report it)")
+            message = (f"internal error: {type(exc).__name__}: {exc} (this is a bug in trainguard; rerun with "
+                       "TRAINGUARD_DEBUG=1 for the traceback and report it)")
+            print_error(message)
+            if getattr(args, "json", False):
+                print_json({"ok": False, "code": "internal", "message": message, "exit_code": INTERNAL_ERROR})
             return INTERNAL_ERROR
         print_error(str(exc), code=getattr(exc, "code", None))
         if getattr(args, "json", False):  # machines get the failure as the one JSON document on stdout

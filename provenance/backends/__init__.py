@@ -18,16 +18,17 @@ def sqlite_path(url: str) -> Path:
     return Path(rest)
 
 
-def open_store(url: str) -> SqlStore:
-    """Open (creating tables when missing) the store named by a ledger URL."""
+def open_store(url: str, *, create: bool = True) -> SqlStore:
+    """Open the store named by a ledger URL, creating its file and tables when missing if ``create``; without
+    ``create`` a ledger that does not exist yet is ``ledger:not_found`` (a mistyped URL is not a new empty ledger)."""
     if url.startswith("sqlite:"):
         from provenance.backends.sqlite import SqliteStore
 
-        return SqliteStore(sqlite_path(url))
+        return SqliteStore(sqlite_path(url), create=create)
     if url.startswith(("postgresql://", "postgres://")):
         from provenance.backends.postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, create=create)
     raise ProvenanceConfigError(
         "ledger:bad_url", f"unsupported ledger URL {url!r} (want sqlite:///path/ledger.db or postgresql://...)"
     )

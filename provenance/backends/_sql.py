@@ -12,9 +12,27 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from provenance.errors import LedgerIntegrityError
+
 __all__ = ["SqlStore", "EntryRow"]
 
 EntryRow = tuple[int, bytes, str | None, str | None, str | None]  # idx, body, source, verdict, time
+
+def _int(value: Any, where: str) -> int:
+    """A stored integer, or ``ledger:corrupt_store``: a row written around trainguard may hold any SQL type."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise LedgerIntegrityError("ledger:corrupt_store", f"{where} holds a value that is not an integer",
+                               expected="an integer", found=f"{type(value).__name__} {value!r:.60}")
+
+
+def _bytes(value: Any, where: str) -> bytes:
+    """Stored bytes (a blob / bytea), or ``ledger:corrupt_store``."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    raise LedgerIntegrityError("ledger:corrupt_store", f"{where} holds a value that is not bytes",
+                               expected="bytes", found=f"{type(value).__name__} {value!r:.60}")
+
 
 _SCHEMA = [
     "create table if not exists meta (key text primary key, value text not null)",
@@ -74,11 +92,11 @@ class SqlStore:
 
     def size(self) -> int:
         row = self._one("select max(idx) from entries")
-        return 0 if row is None or row[0] is None else int(row[0]) + 1
+        return 0 if row is None or row[0] is None else _int(row[0], "entries.idx") + 1
 
     def count(self) -> int:
         row = self._one("select count(*) from entries")
-        return int(row[0]) if row else 0
+        return _int(row[0], "count(*)") if row else 0
 
     def nodes(self, ids: Sequence[int]) -> dict[int, bytes]:
         out: dict[int, bytes] = {}
@@ -86,15 +104,16 @@ class SqlStore:
             chunk = list(ids[i : i + 500])
             marks = ",".join("?" * len(chunk))
             for nid, h in self._all(f"select id, hash from nodes where id in ({marks})", chunk):
-                out[int(nid)] = bytes(h)
+                out[_int(nid, "nodes.id")] = _bytes(h, f"nodes.hash of node {nid}")
         return out
 
     def all_nodes(self) -> dict[int, bytes]:
-        return {int(nid): bytes(h) for nid, h in self._all("select id, hash from nodes")}
+        return {_int(nid, "nodes.id"): _bytes(h, f"nodes.hash of node {nid}")
+                for nid, h in self._all("select id, hash from nodes")}
 
     def entry(self, idx: int) -> bytes | None:
         row = self._one("select body from entries where idx = ?", (idx,))
-        return None if row is None else bytes(row[0])
+        return None if row is None else _bytes(row[0], f"entries.body of entry {idx}")
 
     def iter_entries(self, start: int = 0, batch: int = 5000) -> Iterator[tuple[int, bytes]]:
         """Entries in index order, read in pages by key (constant memory)."""
@@ -102,21 +121,22 @@ class SqlStore:
         while True:
             rows = self._all("select idx, body from entries where idx >= ? order by idx limit ?", (nxt, batch))
             for idx, body in rows:
-                yield int(idx), bytes(body)
+                yield _int(idx, "entries.idx"), _bytes(body, f"entries.body of entry {idx}")
             if len(rows) < batch:
                 return
-            nxt = int(rows[-1][0]) + 1
+            nxt = _int(rows[-1][0], "entries.idx") + 1
 
     def checkpoint_bodies(self) -> Iterator[tuple[int, bytes]]:
         for size, body in self._all("select tree_size, body from checkpoints order by tree_size"):
-            yield int(size), bytes(body)
+            yield _int(size, "checkpoints.tree_size"), _bytes(body, f"checkpoints.body of tree size {size}")
 
     def latest_checkpoint(self) -> bytes | None:
         row = self._one("select body from checkpoints order by tree_size desc limit 1")
-        return None if row is None else bytes(row[0])
+        return None if row is None else _bytes(row[0], "checkpoints.body of the latest checkpoint")
 
     def indices_for(self, digest: str) -> list[int]:
-        return [int(r[0]) for r in self._all("select idx from subjects where digest = ? order by idx", (digest,))]
+        return [_int(r[0], "subjects.idx")
+                for r in self._all("select idx from subjects where digest = ? order by idx", (digest,))]
 
     # the subject digests of one entry, sorted and joined by "," (per-dialect aggregate over the subjects index)
     digests_of_entry = ("(select group_concat(digest, ',') from (select digest from subjects s where s.idx = e.idx"
@@ -126,21 +146,21 @@ class SqlStore:
         """The index columns of entries ``lo..hi`` (inclusive): (source, verdict, time, sorted subject digests
         joined by ","), and rows for ``subjects`` pointing into that range at an index with no entry."""
         rows: dict[int, tuple[Any, ...]] = {
-            int(idx): (source, verdict, time, digests or "")
+            _int(idx, "entries.idx"): (source, verdict, time, digests or "")
             for idx, source, verdict, time, digests in self._all(
                 f"select e.idx, e.source, e.verdict, e.time, {self.digests_of_entry} from entries e"
                 " where e.idx >= ? and e.idx <= ?", (lo, hi))
         }
         for (idx,) in self._all("select distinct idx from subjects where idx >= ? and idx <= ? and idx not in"
                                 " (select idx from entries where idx >= ? and idx <= ?)", (lo, hi, lo, hi)):
-            rows[int(idx)] = (None, None, None, "?")
+            rows[_int(idx, "subjects.idx")] = (None, None, None, "?")
         return rows
 
     def latest_index(self, source: str, verdict: str) -> int | None:
         row = self._one(
             "select max(idx) from entries where source = ? and verdict = ?", (source, verdict)
         )
-        return None if row is None or row[0] is None else int(row[0])
+        return None if row is None or row[0] is None else _int(row[0], "entries.idx")
 
     def filtered(
         self, *, source: str | None, verdict: str | None, since: str | None, until: str | None, limit: int | None
@@ -157,7 +177,8 @@ class SqlStore:
         sql += " order by idx desc"
         if limit is not None:
             sql += f" limit {int(limit)}"
-        return [(int(r[0]), bytes(r[1]), r[2], r[3], r[4]) for r in self._all(sql, params)]
+        return [(_int(r[0], "entries.idx"), _bytes(r[1], f"entries.body of entry {r[0]}"), r[2], r[3], r[4])
+                for r in self._all(sql, params)]
 
     def insert(
         self,

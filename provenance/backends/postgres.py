@@ -22,7 +22,7 @@ class PostgresStore(SqlStore):
     blob = "bytea"
     digests_of_entry = "(select string_agg(digest, ',' order by digest) from subjects s where s.idx = e.idx)"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
@@ -31,6 +31,11 @@ class PostgresStore(SqlStore):
         row = self.conn.execute("select current_schema()").fetchone()
         self.schema = str(row[0]) if row and row[0] else "public"
         if self.conn.execute("select to_regclass('checkpoints')").fetchone() in (None, (None,)):
+            if not create:
+                self.conn.close()
+                raise ProvenanceConfigError(
+                    "ledger:not_found", f"no ledger in {self.describe()}: check the ledger URL and schema; the first "
+                    "`trainguard ingest` with it creates the ledger")
             with self.write():
                 self.create_schema()
 

@@ -19,8 +19,12 @@ class SqliteStore(SqlStore):
     ph = "?"
     blob = "blob"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
+        if not create and not path.is_file():
+            raise ProvenanceConfigError(
+                "ledger:not_found", f"no ledger at {path} (sqlite:///{path}): check the ledger URL; the first "
+                "`trainguard ingest` with it creates the ledger")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
@@ -28,6 +32,10 @@ class SqliteStore(SqlStore):
             self.conn.execute("pragma journal_mode = wal")
             self.conn.execute("pragma synchronous = full")
             if self.conn.execute("select 1 from sqlite_master where name = 'checkpoints'").fetchone() is None:
+                if not create:
+                    self.conn.close()
+                    raise ProvenanceConfigError(
+                        "ledger:not_found", f"{path} is not a trainguard ledger (it has no ledger tables)")
                 with self.write():
                     self.create_schema()
         except sqlite3.DatabaseError as exc:

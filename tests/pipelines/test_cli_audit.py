@@ -153,10 +153,15 @@ def test_verify_exits_3_naming_the_bad_entry(env: Path, capsys: pytest.CaptureFi
 def test_export_and_verify_bundle_without_the_database(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good, _ = _files(env)
     assert run(capsys, "ledger", "export", "--out", "audit1")[0] == 0
+    (env / "a-file").write_text("x")
+    code, _, err = run(capsys, "ledger", "export", "--out", "a-file")  # exit 70 before (found by review)
+    assert code == 2 and "cannot export to a-file" in err and "[input:bad_out]" in err
     _append(good, "approved")
     assert run(capsys, "ledger", "export", "--out", "audit2")[0] == 0
     for p in (env / "led").iterdir():
         p.unlink()  # no database from here on
+    code, _, err = run(capsys, "ledger", "verify")  # readers never create an empty ledger where none is
+    assert code == 2 and "[ledger:not_found]" in err and not (env / "led" / "ledger.db").exists()
     code, doc = jrun(capsys, "ledger", "verify", "--bundle", "audit2", "--checkpoint", "audit1/checkpoint.json")
     assert code == 0 and doc["tree_size"] == 3
     code, _, err = run(capsys, "ledger", "verify", "--bundle", "audit1", "--checkpoint", "audit2/checkpoint.json")

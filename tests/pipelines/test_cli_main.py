@@ -49,13 +49,19 @@ def test_known_errors_map_to_their_exit_code_and_one_line(
     assert str(exc) in err.replace("\n", "") and f"[{exc.code}]" in err  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(("exc", "code", "exit_code"), [
+    (PipelineInputError("data:empty_file", "x.csv is empty"), "data:empty_file", 2),
+    (ZeroDivisionError("x.csv is empty"), "internal", 70),  # a bug is still one document (found by review)
+])
 def test_json_failure_is_one_document_on_stdout(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    exc: Exception, code: str, exit_code: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
 
+    monkeypatch.delenv("TRAINGUARD_DEBUG", raising=False)
+
     def handler(args: argparse.Namespace) -> int:
-        raise PipelineInputError("data:empty_file", "x.csv is empty")
+        raise exc
 
     real = cli_main.build_parser
 
@@ -68,10 +74,27 @@ def test_json_failure_is_one_document_on_stdout(
         return parser
 
     monkeypatch.setattr(cli_main, "build_parser", parser_with_json_boom)
-    assert cli_main.main(["boom", "--json"]) == 2
+    assert cli_main.main(["boom", "--json"]) == exit_code
     out, err = capsys.readouterr()
-    assert json.loads(out) == {"ok": False, "code": "data:empty_file", "message": "x.csv is empty", "exit_code": 2}
-    assert "x.csv is empty" in err
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["code"] == code and doc["exit_code"] == exit_code
+    assert "x.csv is empty" in doc["message"] and "x.csv is empty" in err
+
+
+@pytest.mark.parametrize("argv", [["gate", "--json"], ["ledger", "log", "--verdict", "nonsense", "--json"],
+                                  ["ingest", "x.csv", "--runner", "spark", "--json"], ["nope", "--json"]])
+def test_usage_errors_exit_2_and_with_json_print_one_document(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    assert cli_main.main(argv) == 2
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc == {"ok": False, "code": "usage", "message": doc["message"], "exit_code": 2}
+    assert "error:" in doc["message"] and doc["message"] in err and "usage:" in err and "Traceback" not in err
+    assert cli_main.main([a for a in argv if a != "--json"]) == 2
+    assert capsys.readouterr().out == ""
 
 
 def test_unexpected_error_is_internal_not_rejected(

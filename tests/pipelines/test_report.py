@@ -112,3 +112,23 @@ def test_report_read_column_by_column_equals_the_page_of_the_whole_table(rows: l
         pq.write_table(_scores_table(scores), Path(d) / "scores.parquet")
         streamed = render_report(d).read_text(encoding="utf-8")
     assert streamed == render_report_html(_summary(), scores, pd.DataFrame())
+
+
+def test_report_of_a_damaged_output_dir_is_bad_input_naming_the_file(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Found by review: a corrupt summary.json made ``trainguard report`` an internal error (exit 70)."""
+    import json
+
+    from pipelines.cli.main import main
+
+    (tmp_path / "summary.json").write_text("{not json", encoding="utf-8")
+    assert main(["report", str(tmp_path), "--json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["code"] == "data:bad_output_dir" and "summary.json" in doc["message"]
+    (tmp_path / "summary.json").write_text(json.dumps(_summary()), encoding="utf-8")
+    (tmp_path / "scores.parquet").write_bytes(b"PAR1 truncated")
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "scores.parquet" in err and "Traceback" not in err
+    (tmp_path / "summary.json").write_text("[1, 2]", encoding="utf-8")
+    assert main(["report", str(tmp_path)]) == 2
+    assert not (tmp_path / "report.html").exists()

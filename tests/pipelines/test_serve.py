@@ -120,6 +120,21 @@ def test_build_deployments_per_source(tmp_path: Path) -> None:
     assert deps[0].parameters["uri"] == "a.csv"
 
 
+def test_serve_without_a_reachable_prefect_api_is_a_config_error(tmp_path: Path) -> None:
+    """Found by review: an unreachable PREFECT_API_URL was an internal error (exit 70)."""
+    cfg_path = tmp_path / "tg.toml"
+    cfg_path.write_text('[sources.a]\npath = "a.csv"\nschedule = "0 3 * * *"\n', encoding="utf-8")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PREFECT_API_URL=f"http://127.0.0.1:{port}/api", PREFECT_HOME=str(tmp_path / "prefect"))
+    proc = subprocess.run([str(BIN / "trainguard"), "serve", "--config", str(cfg_path), "--ledger",
+                           f"sqlite:///{tmp_path}/l.db"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"cannot reach the Prefect API at http://127.0.0.1:{port}/api" in proc.stderr
+    assert "[config:prefect_unreachable]" in proc.stderr and "Traceback" not in proc.stderr
+
+
 @pytest.mark.slow
 def test_serve_runs_a_deployment_that_writes_the_ledger(prefect_server: dict[str, str], tmp_path: Path,
                                                         data_samples: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -95,6 +96,27 @@ def _writer(url: str, key: str, worker: int, count: int) -> None:
 
 
 @pytest.mark.slow
+def test_readers_refuse_a_ledger_that_does_not_exist(ledger_url: str, tmp_path: Path) -> None:
+    """A mistyped URL is not an empty ledger: readers (gate, audit commands) say so and create nothing (found by
+    review: the gate created an empty database and answered "no ledger entry")."""
+    from provenance.errors import ProvenanceConfigError
+
+    url = ledger_url if ledger_url.startswith("postgres") else f"sqlite:///{tmp_path}/typo/ledger.db"
+    with pytest.raises(ProvenanceConfigError, match="check the ledger URL") as err:
+        open_ledger(url, create=False)
+    assert err.value.code == "ledger:not_found" and err.value.exit_code == 2
+    assert not (tmp_path / "typo").exists()
+    if url.startswith("sqlite"):
+        other = tmp_path / "other.db"
+        sqlite3.connect(other).execute("create table t (x)").connection.close()
+        with pytest.raises(ProvenanceConfigError, match="not a trainguard ledger"):
+            open_ledger(f"sqlite:///{other}", create=False)
+    with open_ledger(url) as led:  # writers create it
+        assert led.size() == 0
+    with open_ledger(url, create=False) as led:
+        assert led.size() == 0
+
+
 def test_eight_processes_fifty_appends_each(ledger: Ledger, ledger_url: str, key_path: Path) -> None:
     ledger.append(statement(99_999))  # tables and origin exist before the race
     # spawn, not fork: writers are separate programs, and forking a pytest process that Prefect's tests

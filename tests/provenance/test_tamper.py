@@ -207,3 +207,24 @@ def test_index_columns_that_differ_from_the_signed_bodies_are_caught(full: Ledge
     raw_sql(full)(change)
     err = _expect(full, "ledger:bad_index", index)
     assert err.expected != err.found
+
+
+@pytest.mark.parametrize("change", [
+    "update entries set body = 'text' where idx = 3",
+    "update entries set idx = 'x' where idx = 3",
+    "update entries set idx = 2.5 where idx = 3",
+    "update nodes set hash = 'text' where id = 0",
+    "update nodes set hash = 7 where id = 0",
+    "insert into nodes values ('x', x'00')",
+    "update checkpoints set body = 'text' where tree_size = (select max(tree_size) from checkpoints)",
+])
+def test_values_of_the_wrong_sql_type_are_integrity_failures(tmp_path: Path, key_path: Path, change: str) -> None:
+    """SQLite keeps any type in any column: a row written around trainguard is a corrupt store (exit 3), not an
+    internal error (found by review: ``bytes('text')`` raised TypeError, exit 70)."""
+    led = open_ledger(f"sqlite:///{tmp_path}/l.db", signing_key=str(key_path))
+    fill(led, N)
+    raw_sql(led)(change)
+    with pytest.raises(LedgerIntegrityError) as err:
+        led.verify()
+    assert err.value.code == "ledger:corrupt_store" and err.value.exit_code == 3, str(err.value)
+    led.close()
