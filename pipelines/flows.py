@@ -144,12 +144,12 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
 
     with _stage(ctx, "contract"):
         contract = tasks.check_contract(batch["path"], state.load_contract_text(), ref_path, ctx["label_column"],
-                                        str(work))
+                                        str(work), ctx["source_column"])
     drift_path = None
     if ref is not None and ref_path is not None:
         with _stage(ctx, "drift"):
             drift_path = tasks.check_drift(batch["path"], ref_path, ref["digest"],
-                                           str(state.profile_path(ref["digest"])), str(work))
+                                           str(state.profile_path(ref["digest"])), str(work), ctx["source_column"])
     params = {"label_column": ctx["label_column"], "source_column": ctx["source_column"],
               "fp_budget": config.fp_budget, "random_state": config.random_state}
     with _stage(ctx, "fit"):

@@ -118,18 +118,27 @@ def read_batch(path: str, uri: str, dest: str, partition_rows: int, block_bytes:
 
 @task(name="contract", persist_result=False)
 def check_contract(batch_path: str, contract_text: str | None, reference_path: str | None,
-                   label_column: str | None, work_dir: str) -> dict[str, Any]:
-    """Validate the batch against the source's contract (inferring one when the source has none yet)."""
+                   label_column: str | None, work_dir: str, source_column: str | None = None) -> dict[str, Any]:
+    """Validate the batch against the source's contract (inferring one when the source has none yet).
+
+    The source column is not part of the contract: which sources send rows changes from batch to batch, and
+    the source detector judges them (a new source name is not a broken contract).
+    """
     from checks.contract import Contract, infer_contract, read_chunks, validate_chunks
+
+    def without_source(df: pd.DataFrame) -> pd.DataFrame:
+        return df.drop(columns=[source_column]) if source_column is not None and source_column in df.columns else df
 
     if contract_text is not None:
         contract, origin = Contract.from_toml(contract_text), "state"
     elif reference_path is not None:
-        contract, origin = infer_contract(load_frame(reference_path), label_column=label_column), "reference"
+        contract = infer_contract(without_source(load_frame(reference_path)), label_column=label_column)
+        origin = "reference"
     else:  # the source's first batch, with no reference: its contract is inferred from itself
-        contract, origin = infer_contract(load_frame(batch_path), label_column=label_column), "batch"
+        contract, origin = infer_contract(without_source(load_frame(batch_path)), label_column=label_column), "batch"
     # one row group at a time: memory holds one partition, not the batch
-    result = validate_chunks(read_chunks(batch_path), contract, columns=_schema_frame(batch_path))
+    result = validate_chunks(((offset, without_source(chunk)) for offset, chunk in read_chunks(batch_path)),
+                             contract, columns=without_source(_schema_frame(batch_path)))
     work = Path(work_dir)
     (work / "contract.toml").write_text(contract.to_toml(), encoding="utf-8")
     failures = result.failures.copy()
@@ -147,8 +156,9 @@ def check_contract(batch_path: str, contract_text: str | None, reference_path: s
 
 @task(name="drift", persist_result=False)
 def check_drift(batch_path: str, reference_path: str, reference_digest: str, profile_path: str,
-                work_dir: str) -> str:
-    """Compare the batch with the reference profile (built once per reference digest and cached)."""
+                work_dir: str, source_column: str | None = None) -> str:
+    """Compare the batch with the reference profile (built once per reference digest and cached); the source
+    column is not compared (its values are the batch's senders, not data)."""
     from checks.drift import ReferenceProfile, compare, compare_columns
 
     prof = Path(profile_path)
@@ -166,7 +176,10 @@ def check_drift(batch_path: str, reference_path: str, reference_digest: str, pro
     else:
         result = compare(load_frame(batch_path), profile)
     out = Path(work_dir) / "drift.parquet"
-    result.table.to_parquet(out, index=False)
+    table = result.table
+    if source_column is not None:
+        table = table[table["column"] != source_column]
+    table.to_parquet(out, index=False)
     return str(out)
 
 

@@ -141,6 +141,26 @@ def test_rejected_batch_writes_no_clean_parquet(tmp_path: Path, data_samples: Pa
         require_approved(data_samples / "credit" / "batch_poisoned.csv", ledger=ledger)
 
 
+def test_source_column_is_judged_by_sources_not_by_the_contract(tmp_path: Path, data_samples: Path,
+                                                                ledger_url: str) -> None:
+    """Found by review: the source column was a contract column, so the shipped multi-source sample was rejected
+    for ``schema:extra_column (source)`` (and a batch from a new vendor for ``expect:in_set:source``)."""
+    credit = data_samples / "credit"
+    ref = pd.read_csv(credit / "reference.csv")
+    ref["source"] = "vendor_a"  # the trusted data came from one vendor; vendors b and c are new
+    ref.to_csv(tmp_path / "reference.csv", index=False)
+    result = ingest(str(credit / "batch_multisource.csv"), source="multi", label_column="class",
+                    source_column="source", reference=str(tmp_path / "reference.csv"), ledger_url=ledger_url,
+                    out_dir=str(tmp_path / "out"))
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["failures"]["total"] == 0, summary["failures"]
+    assert not any("drift" in r or "contract" in r for r in result["reasons"]), result["reasons"]
+    scores = pd.read_parquet(tmp_path / "out" / "scores.parquet")
+    truth = pd.read_csv(credit / "batch_multisource.truth.csv")
+    by_source = truth.assign(flagged=scores["flagged"].to_numpy()).groupby("source")["flagged"].mean()
+    assert by_source["vendor_c"] == 1.0 and by_source["vendor_a"] < 0.05 and by_source["vendor_b"] < 0.05
+
+
 def test_fsspec_urls(tmp_path: Path, data_samples: Path, ledger_url: str) -> None:
     import fsspec
 
