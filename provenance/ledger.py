@@ -26,7 +26,7 @@ from typing import Any
 from provenance import config
 from provenance.backends import SqlStore, open_store
 from provenance.entries import parse_entry, source_name, subject_digests, validate_statement
-from provenance.errors import LedgerIntegrityError, ProvenanceInputError
+from provenance.errors import LedgerIntegrityError, ProvenanceConfigError, ProvenanceInputError
 from provenance.hashing import canonical_json, parse_digest
 from provenance.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash, node_id, subtree_ids
 from provenance.merkle import verify_inclusion as _verify_inclusion
@@ -150,6 +150,15 @@ class Ledger:
     def signing_key(self) -> Any:
         """The private signing key, created beside the ledger on first need."""
         if self._key is None:
+            with self.store.read():
+                entries = self.store.size()
+            if entries:  # fail closed: a new key would sign this history, and nobody trusts it
+                raise ProvenanceConfigError(
+                    "ledger:no_signing_key",
+                    f"the ledger {self.store.describe()} has {entries} entries but its signing key is not at "
+                    f"{config.default_key_path(self.url)}: point $TRAINGUARD_SIGNING_KEY at it (for PostgreSQL, "
+                    "or $TRAINGUARD_HOME at its directory); trainguard creates a key only for an empty ledger",
+                )
             self._key = config.resolve_signing_key(self._key_spec, self.url, create=True)
             self.__dict__.pop("trusted", None)  # the new key is now the default trusted key
             self.__dict__.pop("approvers", None)

@@ -96,6 +96,24 @@ def _writer(url: str, key: str, worker: int, count: int) -> None:
 
 
 @pytest.mark.slow
+def test_no_new_signing_key_for_a_ledger_with_entries(tmp_path: Path) -> None:
+    """Found by review: with its key file missing (or on PostgreSQL, from another working directory) the first
+    append minted a new key and signed the whole history with it, and plain ``verify`` still said ok."""
+    url = f"sqlite:///{tmp_path}/l/ledger.db"
+    with open_ledger(url) as led:
+        led.append(statement(0))
+    key = tmp_path / "l" / "ledger.key"
+    moved = tmp_path / "elsewhere.key"
+    key.rename(moved)
+    with open_ledger(url) as led, pytest.raises(ProvenanceConfigError) as err:
+        led.append(statement(1))
+    assert err.value.code == "ledger:no_signing_key" and "has 1 entries" in str(err.value)
+    assert not key.exists()
+    with open_ledger(url, signing_key=str(moved)) as led:  # the right key, given explicitly
+        led.append(statement(1))
+        led.verify(all_signatures=True)
+
+
 def test_readers_refuse_a_ledger_that_does_not_exist(ledger_url: str, tmp_path: Path) -> None:
     """A mistyped URL is not an empty ledger: readers (gate, audit commands) say so and create nothing (found by
     review: the gate created an empty database and answered "no ledger entry")."""
