@@ -1,13 +1,19 @@
 """Frame helpers shared by contracts and drift: reading files, naming columns, coercing a column to a type.
 
-Every column is brought to one of five logical types before it is checked, so Great Expectations and the
+Every column is brought to one of seven logical types before it is checked, so Great Expectations and the
 vectorised path see the same plain NumPy-backed values whatever the source dtype was (pandas 3 ``str``,
-``pd.ArrowDtype``, nullable ``Int64``, ``object`` with mixed values):
+``pd.ArrowDtype``, nullable ``Int64``, ``object`` with mixed values, what ``pyarrow`` gives for Parquet):
 
-- ``integer`` / ``float`` -> ``float64`` (missing = NaN; empty strings are missing; ``+-inf`` kept),
+- ``integer`` / ``float`` -> ``float64`` (missing = NaN; empty strings are missing; ``+-inf`` kept; Parquet
+  ``decimal128`` values, held by pandas as ``Decimal`` objects, are numbers: ``float`` when their scale is > 0),
 - ``boolean`` -> ``object`` of ``True``/``False``/``None``,
 - ``string`` -> ``object`` of ``str``/``None`` (UTF-8 ``bytes`` decoded),
-- ``datetime`` -> ``datetime64[ns, UTC]``.
+- ``datetime`` -> ``datetime64[ns, UTC]`` (also Parquet ``date32``, held as ``datetime.date`` objects: midnight UTC),
+- ``duration`` -> ``float64`` seconds (``timedelta64``, Arrow ``duration``, ``timedelta`` objects, and text
+  ``pd.to_timedelta`` reads with a unit, such as ``"1 days 00:00:05"``; a bare number has no unit and is bad),
+- ``object`` -> the values as they are (``None`` when missing): nested values (Parquet list, struct and map,
+  JSON-lines objects and arrays) and bytes that are not UTF-8. They are opaque: only presence and not-null are
+  checked, never a type, range or set.
 
 A value that cannot be brought to the type is *bad*: it becomes missing and is reported by the caller.
 ``wrong_dtype`` is decided from the dtype alone (never from the values, so chunking cannot change it): a
@@ -16,6 +22,9 @@ numeric or datetime dtype where text is expected, a datetime dtype where numbers
 
 from __future__ import annotations
 
+import datetime as _dt
+import decimal
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +36,8 @@ from checks.errors import ChecksDataError
 
 __all__ = ["LOGICAL_TYPES", "Coerced", "coerce_column", "logical_type_of", "read_frame", "iter_chunks", "column_names"]
 
-LOGICAL_TYPES = ("integer", "float", "boolean", "string", "datetime")
+LOGICAL_TYPES = ("integer", "float", "boolean", "string", "datetime", "duration", "object")
+_NESTED = (list, tuple, dict, set, frozenset, np.ndarray)
 _TRUE = {"true", "t", "yes", "y"}
 _FALSE = {"false", "f", "no", "n"}
 
@@ -47,7 +57,7 @@ def column_names(frame: pd.DataFrame) -> list[str]:
 
 
 def _kind(dtype: object) -> str:
-    """One of ``num``, ``bool``, ``str``, ``dt``, ``obj`` for any pandas/NumPy/Arrow dtype."""
+    """One of ``num``, ``bool``, ``str``, ``dt``, ``td``, ``nest``, ``obj`` for any pandas/NumPy/Arrow dtype."""
     if isinstance(dtype, pd.ArrowDtype):
         import pyarrow as pa
 
@@ -60,6 +70,10 @@ def _kind(dtype: object) -> str:
             return "str"
         if pa.types.is_timestamp(t) or pa.types.is_date(t):
             return "dt"
+        if pa.types.is_duration(t):
+            return "td"
+        if pa.types.is_nested(t):
+            return "nest"
         return "obj"
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
@@ -67,6 +81,8 @@ def _kind(dtype: object) -> str:
         return "num"
     if pd.api.types.is_datetime64_any_dtype(dtype):
         return "dt"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "td"
     if isinstance(dtype, pd.StringDtype):
         return "str"
     return "obj"
@@ -78,23 +94,50 @@ def logical_type_of(series: pd.Series) -> str:
     if kind == "bool":
         return "boolean"
     if kind == "num":
+        dtype = series.dtype
+        if isinstance(dtype, pd.ArrowDtype) and getattr(dtype.pyarrow_dtype, "scale", 0) > 0:
+            return "float"  # decimal128(p, s > 0)
         vals = series.to_numpy(dtype="float64", na_value=np.nan)
         finite = vals[np.isfinite(vals)]
         integral = pd.api.types.is_integer_dtype(series.dtype) or bool(np.all(finite == np.floor(finite)))
         return "integer" if integral and finite.size else "float"
     if kind == "dt":
         return "datetime"
+    if kind == "td":
+        return "duration"
+    if kind == "nest":
+        return "object"
     if kind == "str":
         return "string"
     nonnull = series.dropna()
     if len(nonnull) == 0:
         return "string"
-    types = {type(v) for v in nonnull.head(1000)}
+    return _object_type(nonnull.head(1000).to_numpy(dtype=object))
+
+
+def _object_type(sample: np.ndarray) -> str:
+    """The logical type of the non-missing values of an ``object`` column (a sample of them)."""
+    types = {type(v) for v in sample}
+    if any(issubclass(t, _NESTED) for t in types):
+        return "object"
     if types <= {bool, np.bool_}:
         return "boolean"
-    if all(issubclass(t, (int, float, np.number)) and t not in (bool, np.bool_) for t in types):
-        return logical_type_of(pd.to_numeric(nonnull, errors="coerce"))
+    if all(issubclass(t, _dt.date | np.datetime64) for t in types):  # datetime, Timestamp and date
+        return "datetime"
+    if all(issubclass(t, _dt.timedelta | np.timedelta64) for t in types):  # also pd.Timedelta
+        return "duration"
+    if all(issubclass(t, int | float | np.number | decimal.Decimal) and t not in (bool, np.bool_) for t in types):
+        if any(isinstance(v, decimal.Decimal) and _decimal_scale(v) > 0 for v in sample):
+            return "float"
+        return logical_type_of(pd.to_numeric(pd.Series(sample, dtype=object), errors="coerce"))
+    if all(issubclass(t, bytes | bytearray) for t in types) and any(_to_str(v)[1] for v in sample):
+        return "object"  # binary data, not text
     return "string"
+
+
+def _decimal_scale(v: decimal.Decimal) -> int:
+    exp = v.as_tuple().exponent
+    return -exp if isinstance(exp, int) else 0
 
 
 def _to_str(value: object) -> tuple[object, bool]:
@@ -114,12 +157,17 @@ def coerce_column(series: pd.Series, ltype: str) -> Coerced:
     kind = _kind(series.dtype)
     idx = series.index
     missing = np.asarray(series.isna(), dtype=bool)
+    if ltype == "object":
+        return Coerced(pd.Series(series.to_numpy(dtype=object, na_value=None), index=idx, dtype=object),
+                       np.zeros(len(series), bool))
     if ltype in ("integer", "float"):
         return _coerce_numeric(series, kind, missing, ltype)
     if ltype == "boolean":
         return _coerce_bool(series, kind, missing)
+    if ltype == "duration":
+        return _coerce_duration(series, kind, missing)
     if ltype == "datetime":
-        if kind == "num" or kind == "bool":
+        if kind in ("num", "bool", "td", "nest"):
             nat = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
             return Coerced(nat, np.zeros(len(series), bool), True)
         try:
@@ -130,7 +178,7 @@ def coerce_column(series: pd.Series, ltype: str) -> Coerced:
         bad = ~missing & np.asarray(vals.isna(), dtype=bool)
         return Coerced(vals, bad)
     # string
-    if kind in ("num", "bool", "dt"):
+    if kind in ("num", "bool", "dt", "td", "nest"):
         return Coerced(pd.Series([None] * len(series), index=idx, dtype=object), np.zeros(len(series), bool), True)
     if kind == "str":
         arr = series.to_numpy(dtype=object, na_value=None)
@@ -146,12 +194,51 @@ def coerce_column(series: pd.Series, ltype: str) -> Coerced:
     return Coerced(pd.Series(out, index=idx, dtype=object), bad)
 
 
+def _coerce_duration(series: pd.Series, kind: str, missing: np.ndarray) -> Coerced:
+    """Durations as float64 seconds; numbers have no unit, so a numeric dtype is the wrong dtype."""
+    idx = series.index
+    if kind in ("num", "bool", "dt", "nest"):
+        return Coerced(pd.Series(np.full(len(series), np.nan), index=idx), np.zeros(len(series), bool), True)
+    if kind == "td":
+        secs = series.dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan)
+        return Coerced(pd.Series(secs, index=idx, dtype="float64"), np.zeros(len(series), bool))
+    raw = series.to_numpy(dtype=object, na_value=None)
+    out = np.full(len(raw), np.nan)
+    bad = np.zeros(len(raw), dtype=bool)
+    for i, v in enumerate(raw):
+        if missing[i] or v is None or isinstance(v, str) and not v.strip():
+            continue  # empty text is missing, as for numbers
+        secs = _to_seconds(v)
+        if secs is None or math.isnan(secs):
+            bad[i] = True
+        else:
+            out[i] = secs
+    return Coerced(pd.Series(out, index=idx, dtype="float64"), bad)
+
+
+def _to_seconds(v: object) -> float | None:
+    """Seconds of one duration value, or None when it is not a duration (a bare number has no unit)."""
+    try:
+        if isinstance(v, str):
+            text = v.strip()
+            try:
+                float(text)
+                return None
+            except ValueError:
+                return float(pd.Timedelta(text).total_seconds())
+        if isinstance(v, _dt.timedelta | np.timedelta64):
+            return float(pd.Timedelta(v).total_seconds())
+    except (ValueError, OverflowError):
+        return None
+    return None
+
+
 def _coerce_numeric(series: pd.Series, kind: str, missing: np.ndarray, ltype: str) -> Coerced:
     idx = series.index
     if kind in ("num", "bool"):
         vals = series.to_numpy(dtype="float64", na_value=np.nan)
         bad = np.zeros(len(vals), dtype=bool)
-    elif kind == "dt":
+    elif kind in ("dt", "td", "nest"):
         nan = np.full(len(series), np.nan)
         return Coerced(pd.Series(nan, index=idx), np.zeros(len(series), bool), True)
     else:
@@ -160,9 +247,10 @@ def _coerce_numeric(series: pd.Series, kind: str, missing: np.ndarray, ltype: st
         missing = missing | empty
         obj = obj.copy()
         obj[missing] = None
-        # booleans and bytes are not numbers here; strings that parse are
+        # booleans and bytes are not numbers here; strings that parse and Decimals are
         isnum = np.fromiter(
-            (v is None or (isinstance(v, (int, float, str, np.number)) and not isinstance(v, (bool, np.bool_)))
+            (v is None or (isinstance(v, int | float | str | np.number | decimal.Decimal)
+                           and not isinstance(v, bool | np.bool_))
              for v in obj), dtype=bool, count=len(obj))
         obj[~isnum] = None
         vals = pd.to_numeric(pd.Series(obj, dtype=object), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)

@@ -3,7 +3,13 @@
 Numeric columns are robust-scaled ((x - median) / IQR-scale), missing values become the median plus a missing
 indicator, and +-inf are clipped to a large finite value. Categorical columns (object, string, category, Arrow
 strings) are frequency-encoded with the reference's frequencies; unseen values get frequency 0 (rarer than any
-seen value). The encoder is fitted once and then applied chunk by chunk, so it is picklable and pure.
+seen value). A column of at most ``MAX_CODED`` reference values also gets a ``<column>:code`` feature, its value's
+rank by reference frequency (ties by value) scaled into [0, 1] (unseen values and missing just beyond), so two
+values equally common stay two values for the label model, the neighbour searches and the duplicate grids, while
+a changed category moves a row at most one robust unit. The encoder is fitted once and then applied
+chunk by chunk, so it is picklable and pure. Column names are used as strings (``0`` and ``"0"`` are one name).
+Datetime columns are not features: a timestamp moves on with every batch, and every later row would look like
+an outlier (the contract still checks their type and missing values).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from checks.errors import ChecksDataError
 __all__ = ["TabularPreprocessor"]
 
 _CLIP = 1.0e4  # scaled values beyond this many robust units are clipped (keeps distances finite)
+MAX_CODED = 20  # categorical columns with at most this many reference values get a rank-code feature (its
+# steps, 1 / (values - 1), stay wider than the near-duplicate grid's 0.05 cells)
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -44,6 +52,13 @@ def _as_float(series: pd.Series) -> np.ndarray:
         return np.asarray(pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
 
 
+def _str_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with string column names (a frame read from numpy may name them 0, 1, ...)."""
+    if all(isinstance(c, str) for c in frame.columns):
+        return frame
+    return frame.set_axis([str(c) for c in frame.columns], axis=1)
+
+
 def _as_keys(series: pd.Series) -> pd.Series:
     """Categorical values as strings (missing stays missing), so 1 and "1" of two files compare equal."""
     out = series.astype("object")
@@ -60,7 +75,9 @@ class TabularPreprocessor:
     >>> import pandas as pd
     >>> pre = TabularPreprocessor().fit(pd.DataFrame({"a": [1.0, 2.0, None], "b": ["x", "y", "x"]}))
     >>> pre.transform(pd.DataFrame({"a": [2.0], "b": ["z"]})).shape
-    (1, 4)
+    (1, 5)
+    >>> pre.feature_names_
+    ['a', 'b', 'b:code', 'a:missing', '_unexpected_missing']
     """
 
     exclude: tuple[str, ...] = ()
@@ -71,10 +88,15 @@ class TabularPreprocessor:
     indicator_: list[str] = field(default_factory=list)
     categories_: dict[str, pd.Index] = field(default_factory=dict)
     frequencies_: dict[str, np.ndarray] = field(default_factory=dict)
+    coded_: list[str] = field(default_factory=list)
     feature_names_: list[str] = field(default_factory=list)
+    feature_columns_: list[str | None] = field(default_factory=list)
 
     def fit(self, frame: pd.DataFrame) -> TabularPreprocessor:
-        columns = [c for c in frame.columns if c not in self.exclude]
+        frame = _str_columns(frame)
+        exclude = {str(c) for c in self.exclude}
+        columns = [c for c in frame.columns if c not in exclude
+                   and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype)]
         if not columns:
             raise ChecksDataError("scoring:no_features", "the data has no feature columns to score")
         if len(frame) == 0:
@@ -104,19 +126,23 @@ class TabularPreprocessor:
         self.indicator_ = indicator
         for col in self.categorical_:
             counts = _as_keys(frame[col]).value_counts(dropna=True)
+            counts = counts.iloc[np.lexsort((counts.index.astype(str), -counts.to_numpy()))]  # ties: by value
             self.categories_[col] = pd.Index(counts.index.astype(str))
             freq = counts.to_numpy(dtype=np.float64) / float(len(frame))
             missing_freq = float(frame[col].isna().mean())
             # last two slots: unseen value (0), missing (its reference frequency)
             self.frequencies_[col] = np.concatenate([freq, [0.0, missing_freq]])
+        self.coded_ = [c for c in self.categorical_ if len(self.categories_[c]) <= MAX_CODED]
+        self.feature_columns_ = [*self.numeric_, *self.categorical_, *self.coded_, *self.indicator_, None]
         self.feature_names_ = (
-            list(self.numeric_) + list(self.categorical_) + [f"{c}:missing" for c in self.indicator_]
-            + ["_unexpected_missing"]
+            list(self.numeric_) + list(self.categorical_) + [f"{c}:code" for c in self.coded_]
+            + [f"{c}:missing" for c in self.indicator_] + ["_unexpected_missing"]
         )
         return self
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """A float64 matrix (rows x ``feature_names_``), finite everywhere."""
+        frame = _str_columns(frame)
         absent = [c for c in self.numeric_ + self.categorical_ if c not in frame.columns]
         if absent:
             raise ChecksDataError(
@@ -128,7 +154,8 @@ class TabularPreprocessor:
         unexpected = np.zeros(n, dtype=np.float64)
         indicator_set = set(self.indicator_)
         ind_pos = {c: i for i, c in enumerate(self.indicator_)}
-        base_ind = len(self.numeric_) + len(self.categorical_)
+        code_pos = {c: len(self.numeric_) + len(self.categorical_) + i for i, c in enumerate(self.coded_)}
+        base_ind = len(self.numeric_) + len(self.categorical_) + len(self.coded_)
         for j, col in enumerate(self.numeric_):
             x = _as_float(frame[col])
             nan = np.isnan(x)
@@ -151,5 +178,7 @@ class TabularPreprocessor:
             codes = np.where(codes < 0, len(freq) - 2, codes)
             codes = np.where(series.isna().to_numpy(), len(freq) - 1, codes)
             out[:, len(self.numeric_) + k] = freq[codes]
+            if col in code_pos:  # rank by reference frequency; unseen values and missing follow the seen ones
+                out[:, code_pos[col]] = codes / max(len(freq) - 3, 1)
         out[:, -1] = unexpected
         return out

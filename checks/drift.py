@@ -9,9 +9,27 @@ reference's digest, so later batches are compared without reading the reference 
 - categorical columns (strings, booleans): the reference frequencies of up to ``max_categories`` values;
   ``js`` = Jensen-Shannon distance (base 2, in [0, 1]); values unseen in the reference form their own bucket.
 
-Thresholds (``compare(..., thresholds=...)``): ``{"ks": "auto", "psi": 0.2, "js": 0.1, "columns": {name: {...}}}``.
-``ks="auto"`` uses max(0.1, 1.63 * sqrt(1/n_ref + 1/n_batch)) (the alpha = 0.01 two-sample critical value), so
-small batches are not called drifted by sampling noise alone.
+Columns the batch has too little of are not tested: a numeric column with fewer than ``MIN_VALUES`` (20)
+non-missing values, a categorical one with fewer than 20 rows, gets one row ``test = "too_few_values"``
+(``statistic`` = the count, ``threshold`` = 20, ``drifted = False``). Below 20 values no test here means
+anything: KS's alpha = 0.01 critical value is already 1.63 * sqrt(1/20) = 0.36, and PSI over the reference's
+decile bins needs about two values per bin (with 2 values, 8 empty bins alone make PSI ~ 5.5 > 0.2). A numeric
+column with enough rows but *no* value while the reference had values is still drifted. Durations are compared
+as seconds; datetime columns are not profiled (a timestamp moves on with every batch, so its distribution always
+"drifts"), nor are ``object`` columns (nested values).
+
+Thresholds (``compare(..., thresholds=...)``): ``{"ks": "auto", "psi": "auto", "js": "auto", "columns": {name:
+{...}}}``; a number fixes a threshold. ``"auto"`` is the alpha = 0.01 critical value of each statistic under "no
+drift" for these sample sizes, never below the usual fixed rule, so small batches are not called drifted by
+sampling noise alone (``n`` = reference values, ``m`` = batch values, ``B`` bins, ``K`` categories seen):
+
+- ``ks``:  max(0.1, 1.63 * sqrt(1/n + 1/m)) (the two-sample KS critical value),
+- ``psi``: max(0.2, chi2_{0.99}(B - 1) * (1/n + 1/m)) (PSI / (1/n + 1/m) is asymptotically chi-square with
+  B - 1 degrees of freedom: Yurdakul, "Statistical properties of population stability index", 2018); PSI
+  is computed only from 5 * B batch values on (Cochran's rule; below it, empty bins alone exceed 0.2 and KS
+  is the numeric test),
+- ``js``:  max(0.1, sqrt(chi2_{0.99}(K - 1) * (1/n + 1/m) / (8 ln 2))) (the JS divergence in bits is about
+  the chi-square distance / (8 ln 2)).
 """
 
 from __future__ import annotations
@@ -30,10 +48,13 @@ import pandas as pd
 from checks._frames import coerce_column, logical_type_of
 from checks.errors import ChecksConfigError, ChecksDataError
 
-__all__ = ["DEFAULT_THRESHOLDS", "DriftResult", "ReferenceProfile", "compare", "compare_columns", "frame_digest"]
+__all__ = ["DEFAULT_THRESHOLDS", "MIN_VALUES", "DriftResult", "ReferenceProfile", "compare", "compare_columns", "frame_digest"]
 
-DEFAULT_THRESHOLDS: dict[str, Any] = {"ks": "auto", "psi": 0.2, "js": 0.1}
+DEFAULT_THRESHOLDS: dict[str, Any] = {"ks": "auto", "psi": "auto", "js": "auto"}
+_FLOORS = {"ks": 0.1, "psi": 0.2, "js": 0.1}
 _EPS = 1e-4
+MIN_VALUES = 20
+"""Fewest batch values a column is tested with (see the module doc)."""
 _OTHER, _UNSEEN, _MISSING = "__other__", "__unseen__", "__missing__"
 _FORMAT = 1
 
@@ -89,7 +110,9 @@ class ReferenceProfile:
         for col, name in zip(frame.columns, names, strict=True):
             s = frame[col]
             ltype = logical_type_of(s)
-            if ltype in ("integer", "float", "datetime"):
+            if ltype in ("object", "datetime"):
+                continue  # nested or opaque values, or time itself: no distribution to compare
+            if ltype in ("integer", "float", "datetime", "duration"):
                 x = _numeric(s, ltype)
                 fin = np.sort(x[np.isfinite(x)])
                 entry: dict[str, Any] = {"kind": "numeric", "type": ltype, "n": int(fin.size),
@@ -208,9 +231,23 @@ def _thresholds(config: Mapping[str, Any] | None, column: str) -> dict[str, Any]
     out = {**DEFAULT_THRESHOLDS, **{k: v for k, v in conf.items() if k != "columns"}}
     out.update((conf.get("columns") or {}).get(column, {}))
     for k, v in out.items():
-        if k not in DEFAULT_THRESHOLDS or not (v == "auto" and k == "ks" or isinstance(v, int | float) and v >= 0):
+        if k not in DEFAULT_THRESHOLDS or not (v == "auto" or isinstance(v, int | float) and v >= 0):
             raise ChecksConfigError("config:drift_thresholds", f"drift threshold {k}={v!r} for column {column!r} is invalid")
     return out
+
+
+def _chi2_99(dof: int) -> float:
+    """The 0.99 quantile of chi-square with ``dof`` degrees of freedom (0 for no freedom)."""
+    if dof < 1:
+        return 0.0
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(0.99, dof))
+
+
+def _auto(value: Any, test: str, critical: float) -> float:
+    """The threshold of ``test``: the configured number, or for ``"auto"`` the larger of its floor and ``critical``."""
+    return float(max(_FLOORS[test], critical)) if value == "auto" else float(value)
 
 
 def compare(
@@ -240,17 +277,25 @@ def compare_columns(
         if entry["kind"] == "numeric":
             x = _numeric(s, entry["type"])
             x = x[~np.isnan(x)]
+            if x.size < MIN_VALUES and (x.size or len(s) < MIN_VALUES):
+                rows.append((name, "too_few_values", float(x.size), float(MIN_VALUES), False))
+                continue
             if x.size == 0 or "quantiles" not in entry:
                 rows.append((name, "ks", math.nan, math.nan, x.size != 0 or "quantiles" in entry))
                 continue
             ks = ks_from_sketch(np.asarray(entry["quantiles"]), x)
-            ks_t = th["ks"]
-            if ks_t == "auto":
-                ks_t = max(0.1, 1.63 * math.sqrt(1 / max(entry["n"], 1) + 1 / x.size))
-            rows.append((name, "ks", ks, float(ks_t), ks > ks_t))
-            value = psi(np.asarray(entry["psi_props"]), _bin_props(x, np.asarray(entry["psi_edges"])))
-            rows.append((name, "psi", value, float(th["psi"]), value > th["psi"]))
+            inv = 1 / max(entry["n"], 1) + 1 / x.size
+            ks_t = _auto(th["ks"], "ks", 1.63 * math.sqrt(inv))
+            rows.append((name, "ks", ks, ks_t, ks > ks_t))
+            bins = len(entry["psi_props"])
+            if x.size >= 5 * bins:  # Cochran's rule: below 5 expected values a bin, PSI is empty-bin noise
+                value = psi(np.asarray(entry["psi_props"]), _bin_props(x, np.asarray(entry["psi_edges"])))
+                psi_t = _auto(th["psi"], "psi", _chi2_99(bins - 1) * inv)
+                rows.append((name, "psi", value, psi_t, value > psi_t))
         else:
+            if len(s) < MIN_VALUES:
+                rows.append((name, "too_few_values", float(len(s)), float(MIN_VALUES), False))
+                continue
             lab = _labels(s, entry["type"])
             counts = lab.value_counts()
             freqs: dict[str, float] = entry["freqs"]
@@ -261,7 +306,10 @@ def compare_columns(
             other = extra if entry["other"] > 0 else 0.0
             bat = np.concatenate([known, [other, extra - other]])
             value = js_distance(ref, bat) if bat.sum() > 0 else math.nan
-            rows.append((name, "js", value, float(th["js"]), not value <= th["js"]))
+            seen = int(np.count_nonzero((ref > 0) | (bat > 0)))
+            inv = 1 / max(entry["n"], 1) + 1 / max(bat.sum(), 1)
+            js_t = _auto(th["js"], "js", math.sqrt(_chi2_99(seen - 1) * inv / (8 * math.log(2))))
+            rows.append((name, "js", value, js_t, not value <= js_t))
     table = pd.DataFrame(rows, columns=["column", "test", "statistic", "threshold", "drifted"])
     table["drifted"] = table["drifted"].astype(bool)
     return DriftResult(table)

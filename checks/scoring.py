@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from checks._adaptive import adaptive_cut
 from checks._preprocess import TabularPreprocessor
+from checks._scorer_meta import describe_scorer, min_reference_rows, require_class_labels
 from checks.detectors._base import EmpiricalCalibrator, OutlierDetector
 from checks.detectors._batch import BatchFinding, label_keys, run_batch_detectors
 from checks.detectors.clusters import fit_encoders
@@ -44,7 +45,7 @@ from checks.detectors.sources import source_finding
 from checks.errors import ChecksConfigError, ChecksDataError
 from checks.partitions import HiddenColumns, PartitionFiles
 
-__all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS"]
+__all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS", "min_reference_rows"]
 
 ROW_DETECTORS = ("iforest", "ecod", "hbos", "knn")
 BATCH_DETECTORS = ("label", "duplicate", "cluster", "source")
@@ -98,6 +99,17 @@ class RowScorer:
         self.top_features = top_features
         self.adaptive = adaptive
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters (the scikit-learn estimator contract)."""
+        return {k: getattr(self, k) for k in ("label_column", "source_column", "fp_budget", "random_state",
+                                              "detectors", "max_fit_rows", "self_fit_trim", "top_features",
+                                              "adaptive")}
+
+    def describe(self) -> dict[str, Any]:
+        """What the ledger records about the scoring: parameters, each fitted detector's class and parameters,
+        the versions of the libraries whose code scored, and the threshold (JSON-able)."""
+        return describe_scorer(self)
+
     # ------------------------------------------------------------------ fit
     def fit(self, reference: pd.DataFrame | None, batch: pd.DataFrame | None = None) -> RowScorer:
         """Fit preprocessing, detectors and calibration on the reference (or robustly on ``batch``)."""
@@ -115,6 +127,19 @@ class RowScorer:
         for col in (self.label_column, self.source_column):
             if col is not None and batch is not None and col not in batch.columns:
                 raise ChecksDataError("scoring:missing_column", f"the batch has no column {col!r}")
+        if has_ref:
+            assert reference is not None
+            if self.label_column is not None and self.label_column not in reference.columns:
+                raise ChecksDataError("scoring:missing_column",
+                                      f"the reference has no label column {self.label_column!r}")
+            need = min_reference_rows(self.fp_budget)
+            if len(reference) < need:
+                raise ChecksDataError(
+                    "scoring:small_reference",
+                    f"the reference has {len(reference)} rows; at least {need} are needed to hold a false-positive "
+                    f"budget of {self.fp_budget:g} (give a larger trusted reference)")
+        if self.label_column is not None and self.label_column in base.columns:
+            require_class_labels(base[self.label_column], self.label_column)
         exclude = tuple(c for c in (self.label_column, self.source_column) if c is not None)
         self.has_reference_ = bool(has_ref)
         rng = np.random.default_rng(self.random_state)
@@ -222,10 +247,11 @@ class RowScorer:
         if idx.size == 0:
             return out
         feat_scores = ecod.feature_scores(X[idx])
-        names = self.preprocessor_.feature_names_
+        pre = self.preprocessor_
+        names = [c if c is not None else n for c, n in zip(pre.feature_columns_, pre.feature_names_, strict=True)]
         for k, i in enumerate(idx):
             top = [j for j in np.argsort(-feat_scores[k])[: self.top_features] if feat_scores[k, j] > 0]
-            out[i] = _SEP.join(dict.fromkeys(names[j].split(":missing")[0] for j in top))
+            out[i] = _SEP.join(dict.fromkeys(names[j] for j in top))
         return out
 
     def finalize(

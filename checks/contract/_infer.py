@@ -12,6 +12,19 @@ reference value lies inside its range, so a clean reference passes its own contr
 exceed the reference's extremes by a quarter of its observed range. These are bounds for impossible values:
 rows that are merely unusual are the outlier detectors' job, not the contract's. Raising ``q_lo``/
 lowering ``q_hi`` trims the reference's own tails (they then fail), which is the user's explicit choice.
+``duration`` columns get the same rule, in seconds.
+
+What else is inferred, per logical type (``checks._frames``):
+
+- ``datetime``: the type and ``nullable`` only, *no range*. A reference's time span says nothing about the
+  times of the next batch (time moves on), so a range from it would fail every row of every later batch.
+  Set ``min``/``max`` (TOML date-times) by hand for a real bound, such as no dates before 1900.
+- ``integer``: a small domain seen with enough support becomes ``allowed``; all-distinct values ``unique``.
+- ``boolean``: ``allowed``. ``string``: ``allowed`` for few categories, else lengths, ``unique`` and a pattern.
+- ``object`` (nested values: lists, structs, maps, JSON objects and arrays; bytes that are not UTF-8): ``nullable``
+  only. A column whose reference values do not all fit the type read from them (an ``object`` column mixing
+  numbers and text, say) is also ``object``, so a reference always passes its own contract. A label column
+  must not be ``object``.
 """
 
 from __future__ import annotations
@@ -79,6 +92,9 @@ def infer_contract(
     )
     for col, key in zip(reference.columns, names, strict=True):
         spec = _infer_column(reference[col], tolerance=tolerance, quantiles=(q_lo, q_hi), max_categories=max_categories)
+        if key == label_column and spec.type == "object":
+            raise ChecksConfigError(
+                "config:label_column", f"{name}: label column {key!r} holds nested or mixed values, not classes")
         if key == label_column:
             classes = _domain(coerce_column(reference[col], spec.type).values, limit=10_000)
             contract.classes = classes
@@ -107,14 +123,17 @@ def _infer_column(
 ) -> ColumnSpec:
     ltype = logical_type_of(series)
     co = coerce_column(series, ltype)
+    if co.wrong_dtype or co.bad.any():  # the values do not all fit one type: opaque (see the module doc)
+        ltype = "object"
+        co = coerce_column(series, ltype)
     vals = co.values
     n = len(vals)
     spec = ColumnSpec(type=ltype, nullable=bool(vals.isna().any()))
     nonnull = vals.dropna()
-    if len(nonnull) == 0:
-        return spec
+    if len(nonnull) == 0 or ltype in ("object", "datetime"):
+        return spec  # no range for times, nothing but presence for opaque values (see the module doc)
     nunique = int(nonnull.nunique())
-    if ltype in ("integer", "float"):
+    if ltype in ("integer", "float", "duration"):
         x = nonnull.to_numpy(dtype="float64")
         x = x[np.isfinite(x)]
         if x.size:
@@ -135,12 +154,6 @@ def _infer_column(
         return spec
     if ltype == "boolean":
         spec.allowed = _domain(nonnull, limit=2)
-        return spec
-    if ltype == "datetime":
-        lo_t, hi_t = nonnull.quantile(quantiles[0]), nonnull.quantile(quantiles[1])
-        margin = (hi_t - lo_t) * tolerance if hi_t > lo_t else pd.Timedelta(days=1)
-        spec.min = (lo_t - margin).floor("s").to_pydatetime()
-        spec.max = (hi_t + margin).ceil("s").to_pydatetime()
         return spec
     # strings
     if nunique <= max_categories and n >= 2 * nunique:

@@ -78,6 +78,8 @@ class Contract:
             "# trainguard data contract. Edit freely: every column table may set type, nullable, min, max,",
             "# allowed, unique, min_length, max_length, pattern. Add any Great Expectations 1.x expectation as",
             '# [[expectations]] with type = "expect_..." (or its class name) and its keyword arguments.',
+            "# Types: integer, float, boolean, string, datetime, duration (min/max in seconds), object (nested or",
+            "# opaque values: only nullable is checked). Datetime columns get no inferred range; add min/max if wanted.",
         ]
         for key in ("source", "label_column", "classes", "allow_extra_columns"):
             if key in d:
@@ -178,6 +180,13 @@ def _column_spec(name: object, spec: object, path: str) -> ColumnSpec:
         raise ChecksConfigError(
             "config:contract_type", f"{path}: column {name!r} has type {ctype!r}; use one of {', '.join(LOGICAL_TYPES)}"
         )
+    if ctype == "object":
+        value_keys = sorted(set(spec) & (_COLUMN_KEYS - {"type", "nullable"}))
+        if value_keys and any(spec[k] not in (None, False) for k in value_keys):
+            raise ChecksConfigError(
+                "config:contract_key",
+                f"{path}: column {name!r} has type \"object\" (opaque values): only nullable may be set, not {value_keys}",
+            )
     lo, hi = _bound(spec.get("min"), ctype), _bound(spec.get("max"), ctype)
     for key, v in (("min", lo), ("max", hi)):
         if ctype == "datetime" and v is not None and not isinstance(v, datetime):

@@ -43,7 +43,10 @@ _TYPE_LISTS: dict[str, list[str]] = {
     "boolean": ["bool", "boolean", "bool_"],
     "string": ["str", "string", "object", "StringDtype", "str_"],
     "datetime": ["datetime64", "datetime64[ns]", "datetime64[ns, UTC]", "Timestamp", "datetime"],
+    # validation sees durations as float64 seconds (checks._frames); the source may hold timedelta64
+    "duration": ["float", "float64", "Float64", "timedelta64", "timedelta64[ns]", "Timedelta", "timedelta"],
 }
+# ``object`` columns hold opaque values (nested lists, structs, maps): any type (GX type_list=None)
 _BUILTIN = {
     "not_null": "expect_column_values_to_not_be_null",
     "in_range": "expect_column_values_to_be_between",
@@ -77,7 +80,9 @@ def builtin_rules(contract: Contract) -> list[Rule]:
     for name, spec in contract.columns.items():
         if not spec.nullable:
             rules.append(Rule("not_null", name, _BUILTIN["not_null"]))
-        if spec.type in ("integer", "float", "datetime") and (spec.min is not None or spec.max is not None):
+        if spec.type == "object":
+            continue  # opaque values: presence and not-null only
+        if spec.type in ("integer", "float", "datetime", "duration") and (spec.min is not None or spec.max is not None):
             rules.append(Rule("in_range", name, _BUILTIN["in_range"], {"min_value": spec.min, "max_value": spec.max}))
         if name == contract.label_column and contract.classes is not None:
             rules.append(Rule("label_class", name, _BUILTIN["label_class"], {"value_set": list(contract.classes)}))
@@ -190,7 +195,7 @@ def contract_to_suite(contract: Contract, *, name: str | None = None) -> gx.Expe
     for col, spec in contract.columns.items():
         exps.append(
             gx.expectations.ExpectColumnValuesToBeInTypeList(
-                column=col, type_list=_TYPE_LISTS[spec.type], meta={"trainguard": "type", "type": spec.type}
+                column=col, type_list=_TYPE_LISTS.get(spec.type), meta={"trainguard": "type", "type": spec.type}
             )
         )
     exps += [to_gx(rule) for rule in builtin_rules(contract) + user_rules(contract)]

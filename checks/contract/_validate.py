@@ -141,7 +141,7 @@ class _Validator:
         self.contract, self.engine = contract, engine
         self.parts = _Parts()
         self.rules = [r for r in builtin_rules(contract) if r.kind != "unique"]
-        self.unique_cols = [c for c, s in contract.columns.items() if s.unique]
+        self.unique_cols = [c for c, s in contract.columns.items() if s.unique and s.type != "object"]
         urules = user_rules(contract)
         self.user_row = [r for r in urules if r.row_level]
         self.user_agg = [r for r in urules if not r.row_level]

@@ -46,7 +46,9 @@ class EmpiricalCalibrator(BaseEstimator):  # type: ignore[misc]
     """Maps raw scores to [0, 1] by the empirical CDF of scores of held-out trusted rows.
 
     A score equal to the largest trusted score maps to n/(n+1); beyond it the value keeps rising towards 1
-    (exponential tail in units of the trusted scores' spread), so the order of extreme rows is kept.
+    (exponential tail in units of the trusted scores' spread), so the order of extreme rows is kept. Scores
+    within a relative 1e-9 of a trusted score count as equal to it: the same row scored by another summation
+    order (a partition, a thread) must not land "beyond every trusted score" by one rounding step.
 
     >>> cal = EmpiricalCalibrator().fit(np.arange(100.0))
     >>> [round(float(v), 3) for v in cal.transform(np.array([-1.0, 50.0, 1000.0]))]
@@ -60,9 +62,12 @@ class EmpiricalCalibrator(BaseEstimator):  # type: ignore[misc]
             s = np.zeros(1)
         self.sorted_ = s
         self.n_ = int(s.size)
+        self.tol_ = 1e-9 * max(1.0, float(np.abs(s).max()))
         spread = float(np.percentile(s, 99) - np.percentile(s, 50)) if s.size > 1 else 0.0
-        if not spread > 0:
-            spread = float(np.std(s)) or 1.0
+        if not spread > 1e3 * self.tol_:  # none, or rounding noise of equal scores
+            spread = float(np.std(s))
+            if not spread > 1e3 * self.tol_:
+                spread = 1.0
         self.tail_scale_ = spread
         # distinct values with the mid-rank ECDF at each and the share strictly below each (one search per score)
         self.values_, first, counts = np.unique(s, return_index=True, return_counts=True)
@@ -78,6 +83,13 @@ class EmpiricalCalibrator(BaseEstimator):  # type: ignore[misc]
         # trusted values the share below
         pos = np.searchsorted(self.values_, x, side="left")
         at = np.minimum(pos, len(self.values_) - 1)
+        below = np.maximum(pos - 1, 0)
+        near_at = np.abs(x - self.values_[at]) <= self.tol_
+        near_below = ~near_at & (np.abs(x - self.values_[below]) <= self.tol_)
+        if near_at.any() or near_below.any():  # snap rounding noise onto the trusted value
+            x = np.where(near_at, self.values_[at], np.where(near_below, self.values_[below], x))
+            pos = np.where(near_below, below, pos)
+            at = np.minimum(pos, len(self.values_) - 1)
         p = np.where(self.values_[at] == x, self.mid_[at], np.append(self.below_, n / (n + 1))[pos])
         over = x > self.sorted_[-1]
         if over.any():

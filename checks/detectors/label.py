@@ -32,6 +32,8 @@ __all__ = ["LabelModel", "rank_by_class_excess"]
 
 SHIFT_P = 1e-6  # binomial tail (Bonferroni over classes) for a class over-represented in the batch
 SHIFT_LIFT = 1.2  # ... and at least this many times its reference share
+CONF_FLOOR = 1e-3  # 1 - p(given label) below this is "fully consistent": the fold models that calibrate and the
+# full model that scores differ in their last digits of near-certainty, which must not rank clean rows
 EARLY_STOP_ROWS = 5_000  # label-model fits on at least this many rows stop early (see ``LabelModel._model``)
 
 
@@ -136,7 +138,7 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         keep[in_sample & ~own.any(axis=1), -1] = False
         nb_codes = self.nn_codes_[nb]
         disagree = ((nb_codes != codes[:, None]) & keep).sum(axis=1) / np.maximum(keep.sum(axis=1), 1)
-        raw_conf = 1.0 - oof
+        raw_conf = np.maximum(1.0 - oof, CONF_FLOOR)
         self.conf_calibrator_ = EmpiricalCalibrator().fit(raw_conf)
         self.knn_calibrator_ = EmpiricalCalibrator().fit(disagree)
         comb = _tail(self.conf_calibrator_.transform(raw_conf)) + _tail(self.knn_calibrator_.transform(disagree))
@@ -178,7 +180,7 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         given = self._given_proba(self.model_, X, codes) if len(self.classes_) >= 2 else known.astype(float)
         nb = self.nn_.kneighbors(X, n_neighbors=self.k_)[1] if neighbors is None else neighbors[:, : self.k_]
         disagree = (self.nn_codes_[nb] != codes[:, None]).mean(axis=1)
-        p_conf = self.conf_calibrator_.transform(1.0 - given)
+        p_conf = self.conf_calibrator_.transform(np.maximum(1.0 - given, CONF_FLOOR))
         p_knn = self.knn_calibrator_.transform(disagree)
         p = self.calibrator_.transform(_tail(p_conf) + _tail(p_knn))
         p = np.where(known, p, 1.0)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 
-from checks.drift import ReferenceProfile, compare, compare_columns, frame_digest, ks_from_sketch
+from checks.drift import MIN_VALUES, ReferenceProfile, compare, compare_columns, frame_digest, ks_from_sketch
 from checks.errors import ChecksConfigError, ChecksDataError
 
 
@@ -89,8 +89,10 @@ def test_missing_empty_and_odd_dtypes(ref: pd.DataFrame) -> None:
     batch.loc[3, "x"] = np.inf
     res = compare(batch, prof)
     assert res.drifted_columns == ["k"] and res.table.loc[res.table["column"] == "k", "test"].item() == "missing"
-    empty = compare(ref.head(0), prof)
-    assert set(empty.drifted_columns) == {"x", "k", "c"}
+    empty = compare(ref.head(0), prof)  # no rows: nothing to test, see test_tiny_batches_are_not_tested
+    assert empty.drifted_columns == [] and set(empty.table["test"]) == {"too_few_values"}
+    all_null = compare(ref.head(500).assign(x=np.nan), prof)  # enough rows, no value where the reference had values
+    assert all_null.drifted_columns == ["x"]
     with pytest.raises(ChecksDataError):
         ReferenceProfile.from_frame(ref.head(0))
 
@@ -124,3 +126,33 @@ def test_compare_columns_equals_compare_and_reads_one_column_at_a_time() -> None
     assert asked == ["x", "c"]
     missing = compare_columns(lambda name: None, profile).table
     assert missing["test"].tolist() == ["missing", "missing"] and missing["drifted"].all()
+
+
+def test_tiny_batches_are_not_tested(ref: pd.DataFrame) -> None:
+    prof = ReferenceProfile.from_frame(ref)
+    two = ref.sample(2, random_state=0)  # a clean 2-row batch used to drift on every column
+    res = compare(two, prof)
+    assert res.drifted_columns == []
+    assert res.table["test"].tolist() == ["too_few_values"] * 3
+    assert res.table["statistic"].tolist() == [2.0] * 3 and (res.table["threshold"] == MIN_VALUES).all()
+    sparse = ref.head(100).copy()
+    sparse.loc[sparse.index[5:], "x"] = np.nan  # 100 rows, 5 values of x: x is not tested, k and c are
+    tab = compare(sparse, prof).table
+    assert tab.loc[tab["column"] == "x", "test"].tolist() == ["too_few_values"]
+    assert set(tab.loc[tab["column"] != "x", "test"]) == {"ks", "psi", "js"}
+
+
+@pytest.mark.parametrize("n", [MIN_VALUES, 30, 50, 80])
+def test_small_clean_batches_rarely_drift_and_shifted_ones_do(ref: pd.DataFrame, n: int) -> None:
+    """20 to 80 rows: the size-aware thresholds keep the false drift rate near alpha (was ~90% at 20-30 rows)."""
+    prof = ReferenceProfile.from_frame(ref)
+    rng = np.random.default_rng(n)
+    false = true = 0
+    for _ in range(100):
+        batch = pd.DataFrame({"x": rng.normal(size=n), "k": rng.integers(0, 5, n),
+                              "c": rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1])})
+        false += len(compare(batch, prof).drifted_columns)
+        moved = batch.assign(x=batch["x"] + 1.5, c=rng.choice(["a", "b", "c"], n, p=[0.1, 0.3, 0.6]))
+        true += len(set(compare(moved, prof).drifted_columns) & {"x", "c"})
+    assert false <= 0.1 * 300, f"{false} of 300 column tests drifted on clean data of {n} rows"
+    assert true >= 0.9 * 200, f"only {true} of 200 shifted columns found at {n} rows"

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checks.scoring import RowScorer
+from checks.scoring import RowScorer, min_reference_rows
 
 floats = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
@@ -39,7 +40,8 @@ def frames(draw: st.DrawFn) -> tuple[pd.DataFrame, pd.DataFrame]:
             cols["y"] = draw(st.lists(st.sampled_from([0, 1, 2]), min_size=n, max_size=n))
         return pd.DataFrame(cols)
 
-    return make(n_ref), make(n_batch)
+    ref = make(n_ref)  # repeated up to the smallest reference that holds a 1% budget (a smaller one is refused)
+    return pd.concat([ref] * -(-min_reference_rows(0.01) // n_ref), ignore_index=True), make(n_batch)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -60,3 +62,14 @@ def test_any_frame_gets_bounded_deterministic_scores(data: tuple[pd.DataFrame, p
     assert np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()
     assert (out["reasons"].map(len)[out["flagged"]] > 0).all()
     pd.testing.assert_frame_equal(out, run())
+
+
+def test_a_reference_too_small_for_the_budget_is_refused() -> None:
+    """Found by review: a 1-5 row reference was accepted and flagged most of a clean batch."""
+    from checks.errors import ChecksDataError
+
+    ref = pd.DataFrame({"a": np.arange(60.0), "b": np.arange(60.0) % 7})
+    with pytest.raises(ChecksDataError, match="at least 100 are needed") as err:
+        RowScorer(fp_budget=0.01).fit(ref.head(99))
+    assert err.value.code == "scoring:small_reference"
+    RowScorer(fp_budget=0.02).fit(ref)  # 50 rows hold a 2% budget
