@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import ProvenanceInputError
+from provenance.errors import LedgerIntegrityError, ProvenanceInputError
 from provenance.ledger import Ledger
 from provenance.signing import TrustedKeys, key_id
 from provenance.verify import VerifyReport, parse_checkpoint, verify_contents
@@ -58,7 +58,10 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProvenanceInputError("input:missing_file", f"cannot read checkpoint file {p}") from exc
-    return parse_checkpoint(text, where=str(p))
+    try:
+        return parse_checkpoint(text, where=str(p))
+    except LedgerIntegrityError as exc:  # a file the auditor named that is no checkpoint: bad input, not tampering
+        raise ProvenanceInputError("input:bad_checkpoint", f"{p} is not a checkpoint file ({exc})") from exc
 
 
 def _entries(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -79,7 +82,8 @@ def verify_bundle(
         if not (d / name).is_file():
             raise ProvenanceInputError("input:bad_bundle", f"{d} is not a ledger bundle: {name} is missing")
     trusted = trusted_keys if trusted_keys is not None else TrustedKeys.from_file(d / KEYS)
-    checkpoint = read_checkpoint(d / CHECKPOINT)
+    # the bundle's own checkpoint: unparseable is a damaged bundle (integrity, exit 3), unlike a file the auditor names
+    checkpoint = parse_checkpoint((d / CHECKPOINT).read_bytes(), where=str(d / CHECKPOINT))
     with open(d / ENTRIES, "rb") as fh:
         size = sum(1 for _ in fh)
     return verify_contents(

@@ -73,7 +73,7 @@ def resolve_trusted(spec: TrustedSpec, own: Ed25519PrivateKey | None) -> Trusted
         return TrustedKeys.of(keys, source="given trusted keys")
     env = os.environ.get("TRAINGUARD_TRUSTED_KEYS")
     if env:
-        return TrustedKeys.from_file(env)
+        return TrustedKeys.from_file(env, what="$TRAINGUARD_TRUSTED_KEYS file")
     if own is not None:
         return TrustedKeys.of([own.public_key()], source="the ledger's own signing key")
     return TrustedKeys({}, source="no trusted keys (no signing key, no $TRAINGUARD_TRUSTED_KEYS)")
@@ -84,4 +84,4 @@ def resolve_approvers(spec: TrustedSpec, trusted: TrustedKeys) -> TrustedKeys:
     if spec is not None:
         return resolve_trusted(spec, None)
     env = os.environ.get("TRAINGUARD_APPROVER_KEYS")
-    return trusted.merged(TrustedKeys.from_file(env)) if env else trusted
+    return trusted.merged(TrustedKeys.from_file(env, what="$TRAINGUARD_APPROVER_KEYS file")) if env else trusted

@@ -145,13 +145,14 @@ class TrustedKeys:
         return cls({key_id(k): k for k in keys}, source=source)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> TrustedKeys:
+    def from_file(cls, path: str | os.PathLike[str], *, what: str = "trusted-keys file") -> TrustedKeys:
         """Parse a trusted-keys file: one base64 public key per line, optional comment after it."""
         p = Path(path)
         try:
             lines = p.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise ProvenanceConfigError("keys:trusted_unreadable", f"cannot read trusted-keys file {p}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise ProvenanceConfigError("keys:trusted_unreadable", f"cannot read {what} {p}: {why}") from exc
         keys = []
         for n, line in enumerate(lines, 1):
             text = line.strip()

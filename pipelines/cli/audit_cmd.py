@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="only this verdict")
     p.add_argument("--since", help="only entries at or after this RFC 3339 time or date")
     p.add_argument("--until", help="only entries at or before this RFC 3339 time or date")
-    p.add_argument("--limit", type=int, default=None, help="at most this many entries")
+    p.add_argument("--limit", type=_positive_int, default=None, help="at most this many entries")
     _common(p, trusted=False)
     p.set_defaults(func=_log)
 
@@ -126,7 +127,19 @@ def _digest_of(target: str) -> str:
 
     if os.path.exists(target):
         return path_digest(target)
+    if not target.startswith("sha256:") and not re.fullmatch(r"[0-9a-fA-F]{64}", target):
+        from provenance.errors import ProvenanceInputError
+
+        raise ProvenanceInputError("input:missing_file",
+                                   f"{target} is neither an existing file nor a sha256:<hex> digest")
     return parse_digest(target)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _time_bound(text: str | None, *, end: bool) -> str | None:

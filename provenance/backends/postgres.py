@@ -27,7 +27,8 @@ class PostgresStore(SqlStore):
         try:
             self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise ProvenanceConfigError("ledger:unreachable", f"cannot connect to {_redact(url)}: {exc}") from exc
+            why = " ".join(str(exc).split())  # libpq's message spans lines (a hint on the next): one line here
+            raise ProvenanceConfigError("ledger:unreachable", f"cannot connect to {_redact(url)}: {why}") from exc
         row = self.conn.execute("select current_schema()").fetchone()
         self.schema = str(row[0]) if row and row[0] else "public"
         if self.conn.execute("select to_regclass('checkpoints')").fetchone() in (None, (None,)):

@@ -247,3 +247,19 @@ def test_keys_options_before_the_subcommand_are_kept(env: Path, capsys: pytest.C
     assert code == 0 and (env / "other" / "ledger.key").exists() and not (env / "led").exists()
     code, out, _ = run(capsys, "keys", "--json", "--ledger", f"sqlite:///{other}", "show")
     assert code == 0 and "signing_key" in json.loads(out)
+
+
+def test_review_messages_and_exit_codes(env: Path, capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each was misleading or the wrong exit code before (found by review)."""
+    _, bad = _files(env)
+    assert run(capsys, "approve", str(bad), "--reason", "reviewed")[0] == 0
+    code, _, err = run(capsys, "approve", "nofile.csv", "--reason", "x")  # was "not a SHA-256 digest"
+    assert code == 2 and "neither an existing file nor a sha256:<hex> digest" in err
+    assert run(capsys, "ledger", "log", "--limit", "-1")[0] == 2  # was accepted, and returned everything
+    (env / "notes.txt").write_text("not a checkpoint\n")
+    code, _, err = run(capsys, "ledger", "verify", "--checkpoint", "notes.txt")  # was 3: an integrity failure
+    assert code == 2 and "[input:bad_checkpoint]" in err
+    monkeypatch.setenv("TRAINGUARD_APPROVER_KEYS", "nope.txt")
+    code, _, err = run(capsys, "gate", str(bad))  # named the trusted-keys file
+    assert code == 2 and "cannot read $TRAINGUARD_APPROVER_KEYS file nope.txt" in err
