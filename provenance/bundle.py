@@ -1,8 +1,11 @@
 """Audit bundles: a ledger exported to a directory and verified with no database and no network.
 
 A bundle holds ``entries.jsonl`` (one entry's canonical bytes per line, index order), ``checkpoint.json`` (the
-latest signed checkpoint) and ``keys.txt`` (the trusted public keys, base64, one per line with its key id).
-Verifying recomputes every leaf, chain link and the root and checks the checkpoint's signature.
+latest signed checkpoint), ``keys.txt`` (the trusted public keys, base64, one per line with its key id) and
+``approvers.txt`` (the keys whose signed overrides the exporting side honours, same format), so an auditor can
+check an override offline: its ``approval.signature`` is Ed25519 over the canonical JSON of the entry without
+``predicate.previous`` and ``predicate.approval.signature``. Verifying recomputes every leaf, chain link and the
+root and checks the checkpoint's signature.
 
 Example::
 
@@ -20,12 +23,12 @@ from typing import Any
 
 from provenance.errors import LedgerIntegrityError, ProvenanceInputError
 from provenance.ledger import Ledger
-from provenance.signing import TrustedKeys, key_id
+from provenance.signing import TrustedKeys, key_id, public_key_b64
 from provenance.verify import VerifyReport, parse_checkpoint, verify_contents
 
 __all__ = ["export_bundle", "verify_bundle", "read_checkpoint"]
 
-ENTRIES, CHECKPOINT, KEYS = "entries.jsonl", "checkpoint.json", "keys.txt"
+ENTRIES, CHECKPOINT, KEYS, APPROVERS = "entries.jsonl", "checkpoint.json", "keys.txt", "approvers.txt"
 
 
 def export_bundle(ledger: Ledger, out: str | os.PathLike[str]) -> dict[str, Any]:
@@ -42,13 +45,14 @@ def export_bundle(ledger: Ledger, out: str | os.PathLike[str]) -> dict[str, Any]
                 fh.write(body + b"\n")
                 count += 1
         (d / CHECKPOINT).write_text(json.dumps(report.checkpoint, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-        lines = [f"{b64}  # key_id {key_id(pub)}" for pub, b64 in zip(
-            ledger.trusted.keys.values(), ledger.public_keys(), strict=True)]
-        (d / KEYS).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for name, keys in ((KEYS, ledger.trusted), (APPROVERS, ledger.approvers)):
+            lines = [f"{public_key_b64(pub)}  # key_id {key_id(pub)}" for pub in keys.keys.values()]
+            (d / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     except OSError as exc:  # a file of that name, no permission, a full disk
         raise ProvenanceInputError("input:bad_out", f"cannot export to {d}: {exc.strerror or exc} (--out names a "
                                    "directory to create or fill)") from exc
-    return {"out": str(d), "entries": count, "checkpoint": report.checkpoint, "keys": ledger.public_keys()}
+    return {"out": str(d), "entries": count, "checkpoint": report.checkpoint, "keys": ledger.public_keys(),
+            "approver_keys": [public_key_b64(k) for k in ledger.approvers.keys.values()]}
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -58,3 +58,34 @@ def test_bundle_against_a_later_checkpoint_catches_truncation(ledger: Ledger, tm
 def test_not_a_bundle(tmp_path: Path) -> None:
     with pytest.raises(ProvenanceInputError, match="entries.jsonl"):
         verify_bundle(tmp_path)
+
+
+def test_bundle_carries_the_approver_keys_so_overrides_check_offline(
+    ledger_url: str, key_path: Path, tmp_path: Path
+) -> None:
+    """Found by review: keys.txt held only the ledger key, so an auditor could not check an override's signature."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from provenance.gate import append_override
+    from provenance.ledger import open_ledger
+
+    approver = generate_private_key()
+    with open_ledger(ledger_url, signing_key=str(key_path),
+                     approver_keys=TrustedKeys.of([approver.public_key()])) as led:
+        append_override(led, "sha256:" + "ab" * 32, reason="vetted by hand", approver_key=approver)
+        doc = export_bundle(led, tmp_path / "b")
+    keys = [line.split()[0] for line in (tmp_path / "b" / "approvers.txt").read_text().splitlines()]
+    assert keys == doc["approver_keys"] and len(keys) == 1
+    # an auditor's check, without provenance: Ed25519 over the canonical entry minus previous and the signature
+    entry = json.loads((tmp_path / "b" / "entries.jsonl").read_text().splitlines()[0])
+    approval = entry["predicate"].pop("approval")
+    entry["predicate"].pop("previous")
+    signature = base64.b64decode(approval.pop("signature"))
+    entry["predicate"]["approval"] = approval
+    raw = base64.b64decode(keys[0])
+    assert hashlib.sha256(raw).hexdigest() == approval["key_id"]
+    message = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    Ed25519PublicKey.from_public_bytes(raw).verify(signature, message)  # raises if it does not check
