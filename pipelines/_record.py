@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipelines._uris import one_line, redact_uri, scrub
 from pipelines.errors import PipelineInputError
 from pipelines.policy import Decision
 
@@ -58,7 +59,8 @@ def resolve_reference(ctx: dict[str, Any], state: Any, reference: str | None, wo
     if reference:
         base = Path(config.path).parent if config.path else Path.cwd()
         staged = tasks.stage_input(reference, str(work / "ref-input"), config.allowed_roots, str(base))
-        return {"uri": reference, "path": staged["path"], "digest": staged["digest"], "origin": "argument"}
+        return {"uri": redact_uri(reference), "path": staged["path"], "digest": staged["digest"],
+                "origin": "argument"}
     from provenance.hashing import file_digest
     from provenance.ledger import open_ledger
 
@@ -126,13 +128,14 @@ def run_summary(ctx: dict[str, Any], decision: Decision, scores: pd.DataFrame, f
     outs = {n: file_digest(staging / n) for n in ("clean.parquet", "quarantine.parquet", "scores.parquet")
             if (staging / n).exists()}
     return {
-        "source": {"name": ctx["source"], "uri": ctx["uri"], "digest": ctx["digest"], "format": ctx["format"],
-                   "rows": ctx["rows"], "columns": ctx["columns"]},
+        "source": {"name": ctx["source"], "uri": redact_uri(ctx["uri"]), "digest": ctx["digest"],
+                   "format": ctx["format"], "rows": ctx["rows"], "columns": ctx["columns"]},
         "label_column": ctx["label_column"], "source_column": ctx["source_column"],
         "verdict": decision.verdict, "reasons": decision.reasons, "checks": decision.checks,
         "counts": {"rows": int(len(scores)), "flagged": flagged, "quarantined": int(len(decision.quarantined)),
                    "clean": int(len(scores) - len(decision.quarantined)) if decision.approved else 0},
-        "reference": {"uri": ref["uri"], "digest": ref["digest"], "origin": ref["origin"]} if ref else None,
+        "reference": {"uri": redact_uri(str(ref["uri"])) if ref["uri"] is not None else None,
+                      "digest": ref["digest"], "origin": ref["origin"]} if ref else None,
         "contract": {"digest": contract["digest"], "origin": contract["origin"]},
         "config_digest": ctx["config"].digest(), "code_version": _code_version(),
         "detectors": detectors, "drift": _records(drift), "failures": _failure_summary(failures),
@@ -141,12 +144,14 @@ def run_summary(ctx: dict[str, Any], decision: Decision, scores: pd.DataFrame, f
 
 
 def error_summary(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:
-    """summary.json of an attempt whose input could not be ingested."""
+    """summary.json of an attempt whose input could not be ingested (the message on one line, without the
+    credentials of the URI it may quote)."""
     code = str(getattr(exc, "code", "data:error"))
+    message = one_line(scrub(str(exc), str(ctx.get("read_uri") or ctx["uri"])))
     return {
-        "source": {"name": ctx["source"], "uri": ctx["uri"], "digest": ctx.get("digest")},
+        "source": {"name": ctx["source"], "uri": redact_uri(ctx["uri"]), "digest": ctx.get("digest")},
         "verdict": "error", "reasons": [code], "checks": {}, "counts": {},
-        "error": {"code": code, "message": str(exc), "exit_code": int(getattr(exc, "exit_code", ERROR_EXIT))},
+        "error": {"code": code, "message": message, "exit_code": int(getattr(exc, "exit_code", ERROR_EXIT))},
         "config_digest": ctx["config"].digest(), "code_version": _code_version(), "outputs": {},
     }
 
@@ -175,13 +180,14 @@ def record_attempt(ctx: dict[str, Any], summary: dict[str, Any], staging: Path) 
     out: Path = ctx["out"]
     digests = {p.name: file_digest(p) for p in sorted(staging.iterdir()) if p.is_file()}
     src_digest = ctx.get("digest")
-    src_name = ctx["uri"]
+    uri = redact_uri(ctx["uri"])  # the ledger never holds a URL's credentials (nor a digest of them)
+    src_name = uri
     if src_digest is None:  # no bytes to name (missing file, refused root): name the URI's text instead
-        src_digest = "sha256:" + hashlib.sha256(ctx["uri"].encode("utf-8")).hexdigest()
-        src_name = f"uri:{ctx['uri']}"
+        src_digest = "sha256:" + hashlib.sha256(uri.encode("utf-8")).hexdigest()
+        src_name = f"uri:{uri}"
     ref = summary.get("reference")
     predicate_base: dict[str, Any] = {
-        "source": {"name": ctx["source"], "uri": ctx["uri"], "digest": ctx.get("digest")},
+        "source": {"name": ctx["source"], "uri": uri, "digest": ctx.get("digest")},
         "run": {"flow_run_id": _flow_run_id(), "runner": ctx["runner"]},
         "config_digest": summary["config_digest"],
         "contract_digest": (summary.get("contract") or {}).get("digest"),

@@ -33,12 +33,17 @@ from pipelines._record import (
     resolve_reference,
     run_summary,
 )
+from pipelines._uris import redact_uri
 from pipelines.config import Config, load_config
 from pipelines.errors import PipelineError, PipelineInputError
 from pipelines.policy import decide
 from pipelines.state import SourceState, state_dir_for
 
 __all__ = ["ingest_flow", "ingest"]
+
+# redacted URI -> the URI with its credentials, for runs started by ``ingest``: the flow run's parameters (which
+# Prefect stores and shows) get the redacted URI, and the flow reads with the real one
+_READ_URIS: dict[str, str] = {}
 
 
 def _runner(name: str, address: str | None) -> Any:
@@ -68,7 +73,11 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
     from provenance.config import ledger_url as resolve_ledger_url
 
     config = load_config(config_path)
-    source = source or _default_source(uri)
+    shown_uri = redact_uri(uri)  # recorded and printed; the URI with its credentials is only read
+    uri = _READ_URIS.get(uri, uri)
+    if reference:
+        reference = _READ_URIS.get(reference, reference)
+    source = source or _default_source(shown_uri)
     src_cfg = config.source(source)
     label_column = label_column if label_column is not None else src_cfg.label_column
     source_column = source_column if source_column is not None else src_cfg.source_column
@@ -79,7 +88,8 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
     staging = outputs.new_staging(out)
     work = staging / "work"
     work.mkdir()
-    ctx: dict[str, Any] = {"uri": uri, "source": source, "config": config, "ledger_url": url, "out": out,
+    ctx: dict[str, Any] = {"uri": shown_uri, "read_uri": uri, "source": source, "config": config,
+                           "ledger_url": url, "out": out,
                            "staging": staging, "runner": runner, "label_column": label_column,
                            "source_column": source_column, "digest": None}
     try:
@@ -120,7 +130,7 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     logger = get_run_logger()
     base = Path(config.path).parent if config.path else Path.cwd()
     with _stage(ctx, "digest"):
-        staged = tasks.stage_input(ctx["uri"], str(work), config.allowed_roots, str(base))
+        staged = tasks.stage_input(ctx["read_uri"], str(work), config.allowed_roots, str(base))
     ctx["digest"] = staged["digest"]
     block = config.chunk_mb << 20
     with _stage(ctx, "read"):
@@ -238,9 +248,17 @@ def ingest(uri: str, *, source: str | None = None, reference: str | None = None,
     if runner not in ("local", "dask"):
         raise PipelineError("usage:runner", f"--runner must be 'local' or 'dask', not {runner!r}")
     flow_obj = ingest_flow.with_options(task_runner=_runner(runner, dask_address))
-    result: dict[str, Any] = flow_obj(uri, source=source, reference=reference, label_column=label_column,
-                                      source_column=source_column, config_path=config_path,
-                                      ledger_url=ledger_url, out_dir=out_dir, runner=runner)
+    secret = {redact_uri(u): u for u in (uri, reference) if u and redact_uri(u) != u}
+    _READ_URIS.update(secret)
+    try:
+        result: dict[str, Any] = flow_obj(redact_uri(uri), source=source,
+                                          reference=redact_uri(reference) if reference else None,
+                                          label_column=label_column, source_column=source_column,
+                                          config_path=config_path, ledger_url=ledger_url, out_dir=out_dir,
+                                          runner=runner)
+    finally:
+        for key in secret:
+            _READ_URIS.pop(key, None)
     err = result.get("error")
     if err:
         raise PipelineInputError(err["code"], err["message"])

@@ -28,7 +28,7 @@ def _retry_unless_ours(task: Any, task_run: Any, state: Any) -> bool:
     """Retry transient failures only; trainguard, checks and provenance errors are final."""
     try:
         state.result()
-    except PipelineError:
+    except (PipelineError, ImportError):  # a missing package (an fsspec backend) stays missing on the second try
         return False
     except Exception as exc:  # noqa: BLE001 - classify any failure
         mod = type(exc).__module__
@@ -69,7 +69,8 @@ def partition_count(batch_path: str) -> int:
 
 @task(name="stage-input", retries=2, retry_delay_seconds=0.5, retry_condition_fn=_retry_unless_ours, persist_result=False)
 def stage_input(uri: str, work_dir: str, allowed_roots: tuple[str, ...], base_dir: str) -> dict[str, Any]:
-    """Check the allowed roots, copy an fsspec URL to a local file, and digest the bytes."""
+    """Check the allowed roots, copy an fsspec URL to a local file, and digest the bytes (only of a regular file:
+    a FIFO or a device would block or never end). The returned ``uri`` has any credentials redacted."""
     from provenance.hashing import file_digest
 
     reading.check_allowed(uri, allowed_roots, base=Path(base_dir))
@@ -77,11 +78,9 @@ def stage_input(uri: str, work_dir: str, allowed_roots: tuple[str, ...], base_di
         path = reading.stage_remote(uri, Path(work_dir) / "input")
     else:
         path = reading.local_path(uri)
-        if not path.exists():
-            raise PipelineInputError("data:missing_file", f"{uri} does not exist")
-        if path.is_dir():
-            raise PipelineInputError("data:not_a_file", f"{uri} is a directory, not a data file")
-    return {"uri": uri, "path": str(path), "digest": file_digest(path), "bytes": path.stat().st_size}
+        reading.require_regular_file(path, uri)
+    return {"uri": reading.redact_uri(uri), "path": str(path), "digest": file_digest(path),
+            "bytes": path.stat().st_size}
 
 
 def check_unchanged(path: str, digest: str, uri: str) -> None:

@@ -82,7 +82,9 @@ def _ingest(args: argparse.Namespace) -> int:
     os.environ.setdefault("TRAINGUARD_PROGRESS", "1")
     load_config(args.config)  # fail fast on a bad config, before Prefect starts
     _preload_checks()
-    _console.log(f"trainguard: ingesting {args.path} ...")
+    from pipelines._uris import shown
+
+    _console.log(f"trainguard: ingesting {shown(args.path)} ...")  # credentials redacted, one line
     result = ingest(args.path, source=args.source, reference=args.reference, label_column=args.label_column,
                     source_column=args.source_column, config_path=args.config, ledger_url=args.ledger,
                     out_dir=args.out, runner=args.runner, dask_address=args.dask_address)

@@ -1,0 +1,81 @@
+"""Dataset URIs as trainguard records, prints and confines them.
+
+- ``redact_uri``: the URI with the credentials of its authority (``user:password@``) replaced by ``***@``; it is
+  what the ledger, summary.json, report.html and the logs hold. The real URI is used only to read the data.
+- ``shown``: how a URI or path appears in a message: redacted, control characters escaped (``\\n`` as the two
+  characters ``\\`` ``n``), so that every error is one line.
+- ``remote_inside``: whether a remote URL lies under a remote allowed root, comparing normalised paths on
+  path-component boundaries (``..`` cannot climb out, ``/landing2`` is not inside ``/landing``).
+
+Example::
+
+    >>> redact_uri("s3://KEY:SECRET@bucket/x.csv")
+    's3://***@bucket/x.csv'
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from urllib.parse import unquote
+
+__all__ = ["redact_uri", "scrub", "one_line", "shown", "remote_inside"]
+
+# scheme://userinfo@ : the userinfo runs to the last "@" before the first "/", "?" or "#" (as urllib splits it)
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)([^/?#]*)@")
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` with its userinfo (``user:password@``) replaced by ``***@``; other URIs and paths unchanged."""
+    match = _USERINFO.match(uri)
+    if match is None:
+        return uri
+    return f"{match.group(1)}***@{uri[match.end():]}"
+
+
+def scrub(text: str, uri: str) -> str:
+    """``text`` (e.g. an exception's message) with every trace of ``uri``'s credentials replaced by ``***``."""
+    match = _USERINFO.match(uri)
+    if match is None:
+        return text
+    userinfo = match.group(2)
+    text = text.replace(uri, redact_uri(uri))
+    _, _, password = userinfo.partition(":")
+    for secret in sorted({userinfo, unquote(userinfo), password, unquote(password)} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def one_line(text: str) -> str:
+    """``text`` with control and other non-printable characters escaped as Python would show them."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def shown(uri: str) -> str:
+    """A URI or path as it appears in a message: credentials redacted, control characters escaped."""
+    return one_line(redact_uri(uri))
+
+
+def _split(uri: str) -> tuple[str, str, str]:
+    """(scheme, host without userinfo, path) of ``scheme://host/path``; the path keeps any ``?`` or ``#`` part
+    (some filesystems take them as part of the name), so that nothing after the host escapes normalisation."""
+    scheme, _, rest = uri.partition("://")
+    netloc, _, path = rest.partition("/")
+    return scheme.lower(), netloc.rpartition("@")[2], "/" + path
+
+
+def _normal(path: str) -> str:
+    return posixpath.normpath("/" + path.lstrip("/"))
+
+
+def remote_inside(uri: str, root: str) -> bool:
+    """Whether the remote URL ``uri`` lies strictly under the remote root ``root`` (same scheme and host; the path,
+    normalised both as written and percent-decoded, below the root's normalised path)."""
+    scheme, host, path = _split(uri)
+    root_scheme, root_host, root_path = _split(root)
+    if (scheme, host) != (root_scheme, root_host):
+        return False
+    prefix = _normal(root_path).rstrip("/") + "/"
+    return all(_normal(p).startswith(prefix) and _normal(p) != prefix.rstrip("/") for p in (path, unquote(path)))
