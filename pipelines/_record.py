@@ -139,8 +139,18 @@ def run_summary(ctx: dict[str, Any], decision: Decision, scores: pd.DataFrame, f
         "contract": {"digest": contract["digest"], "origin": contract["origin"]},
         "config_digest": ctx["config"].digest(), "code_version": _code_version(),
         "detectors": detectors, "drift": _records(drift), "failures": _failure_summary(failures),
-        "outputs": outs,
+        "outputs": outs, "warnings": _warnings(ctx, contract),
     }
+
+
+def _warnings(ctx: dict[str, Any], contract: dict[str, Any]) -> list[str]:
+    """What a reader of the verdict must know about its footing (empty when nothing)."""
+    if ctx.get("reference") is not None:
+        return []
+    what = "its own contract and " if contract["origin"] == "batch" else ""
+    return [f"no trusted reference for source {ctx['source']!r}: the batch was scored against {what}itself, so "
+            "poison it carries can pass as normal; if approved it becomes the reference of the next batches "
+            "(pass --reference with trusted data for a source's first batch)"]
 
 
 def error_summary(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:

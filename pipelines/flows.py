@@ -201,8 +201,13 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
                 state.save_contract_text(contract_text)
             state.keep_approved(staging / "clean.parquet", summary["outputs"]["clean.parquet"])
         outputs.publish(staging, ctx["out"])
-    result = dict(summary, ledger=entries, out_dir=str(ctx["out"]), exit_code=0 if decision.approved else 1,
-                  timings=ctx.get("timings", []))
+    result = dict(summary, ok=decision.approved, ledger=entries, out_dir=str(ctx["out"]),
+                  exit_code=0 if decision.approved else 1, timings=ctx.get("timings", []))
+    if not decision.approved:  # the failure fields every --json refusal carries
+        result.update(code="policy:rejected", message=f"{ctx['uri']} was rejected: "
+                      + "; ".join(summary["reasons"][:3]))
+    for warning in summary["warnings"]:
+        logger.warning("%s", warning)
     artifacts(result)
     logger.info("verdict %s: %s", summary["verdict"], "; ".join(summary["reasons"]) or "no findings")
     return result

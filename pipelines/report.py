@@ -112,6 +112,7 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
         f"<style>{_CSS}</style></head><body>",
         f"<h1>trainguard ingestion report: {escape(str(src.get('name', '')))}</h1>",
         f'<p><span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span>{_quarantine_note(counts)}</p>',
+        *(f'<p class="warning">warning: {escape(str(w))}</p>' for w in summary.get("warnings") or []),
         "<table>",
     ]
     facts = [("source", src.get("uri")), ("digest", src.get("digest")), ("format", src.get("format")),

@@ -88,6 +88,8 @@ def _ingest(args: argparse.Namespace) -> int:
     result = ingest(args.path, source=args.source, reference=args.reference, label_column=args.label_column,
                     source_column=args.source_column, config_path=args.config, ledger_url=args.ledger,
                     out_dir=args.out, runner=args.runner, dask_address=args.dask_address)
+    for warning in result.get("warnings", []):
+        _console.log(f"trainguard: warning: {warning}")
     if args.json:
         _console.print_json(result)
     else:

@@ -41,6 +41,11 @@ def test_reference_is_approved_and_becomes_the_reference(poisoned_run: dict[str,
     assert batch["reference"]["digest"] == ref["outputs"]["clean.parquet"]
     assert batch["contract"]["origin"] == "state"
     assert (poisoned_run["root"] / "state" / "sources" / "credit" / "contract.toml").is_file()
+    # a source's first batch, with no trusted reference, says what its approval rests on (found by review: the
+    # first ingest of a poisoned batch approved it in silence)
+    assert len(ref["warnings"]) == 1 and "no trusted reference for source 'credit'" in ref["warnings"][0]
+    assert "warning: no trusted reference" in (poisoned_run["root"] / "ref" / "report.html").read_text()
+    assert batch["warnings"] == [] and batch["ok"] is True and "code" not in batch
 
 
 def test_poison_is_quarantined_and_clean_is_approved(poisoned_run: dict[str, Any], data_samples: Path) -> None:
@@ -134,6 +139,8 @@ def test_rejected_batch_writes_no_clean_parquet(tmp_path: Path, data_samples: Pa
     result = ingest(str(data_samples / "credit" / "batch_poisoned.csv"), source="strict", label_column="class",
                     config_path=str(cfg), ledger_url=ledger_url, out_dir=str(tmp_path / "out"))
     assert result["verdict"] == "rejected" and result["exit_code"] == 1
+    assert result["ok"] is False and result["code"] == "policy:rejected"  # the fields of every --json refusal
+    assert "was rejected: policy:quarantined_share" in result["message"]
     assert not (tmp_path / "out" / "clean.parquet").exists()
     assert (tmp_path / "out" / "quarantine.parquet").exists()
     assert result["reasons"][0].startswith("policy:quarantined_share")
