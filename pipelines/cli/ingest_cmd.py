@@ -118,8 +118,13 @@ def _print_result(result: dict[str, Any]) -> None:
     counts = result.get("counts", {})
     verdict = str(result["verdict"])
     color = "green" if verdict == "approved" else "red"
-    _console.stdout.print(f"[bold {color}]{verdict.upper()}[/] {result['source']['uri']} "
-                          f"({result['source']['digest']})", markup=True)
+    from rich.text import Text
+
+    from pipelines._uris import shown
+
+    line = Text(verdict.upper(), style=f"bold {color}")  # the name is text, never markup: "[b]x[/b].csv" stays
+    line.append(f" {shown(str(result['source']['uri']))} ({result['source']['digest']})")
+    _console.stdout.print(line)
     _console.stdout.print(f"  rows {counts.get('rows')}, flagged {counts.get('flagged')}, "
                           f"quarantined {counts.get('quarantined')}, clean {counts.get('clean')}")
     for reason in result.get("reasons", [])[:8]:
