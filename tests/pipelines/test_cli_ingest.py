@@ -110,12 +110,12 @@ def test_human_output(data_samples: Path, tmp_path: Path, ledger_url: str,
                       capsys: pytest.CaptureFixture[str]) -> None:
     import shutil
 
-    odd = tmp_path / "[bold]clean[/bold].parquet"  # a name that is rich markup stays the name (found by review)
+    odd = tmp_path / "[red]clean.parquet"  # a name that is rich markup stays the name (found by review)
     shutil.copy(data_samples / "credit" / "batch_clean.parquet", odd)
     rc = main(["ingest", str(odd), "--source", "human",
                "--label-column", "class", "--ledger", ledger_url, "--out", str(tmp_path / "out")])
     captured = capsys.readouterr()
     assert rc == 0
     assert captured.out.startswith("APPROVED ") and "ledger entries: #0 approved" in captured.out
-    assert "[bold]clean[/bold].parquet" in captured.out.splitlines()[0]
+    assert "[red]clean.parquet" in captured.out.splitlines()[0]
     assert "trainguard: score" in captured.err  # progress goes to stderr
