@@ -4,6 +4,9 @@ Exact groups share a hash of the preprocessed features; near-duplicate groups sh
 robust-scaled features (two grids offset by half a cell, so close points on a cell border still meet).
 A group fires when its labels conflict with the reference's (or the group's own majority, with no reference
 rows in it) and when the batch holds far more copies of one point than the reference's rate predicts (a flood).
+A conflict means something only where labels are locally consistent: on a grid whose reference groups disagree
+with their own majority label for more than ``MAX_NATURAL_CONFLICT`` of their rows (noisy labels, or labels the
+features do not determine), conflicting labels are ordinary and that grid's conflict rule stays silent.
 
 The group ids are per-row values, computed partition by partition (``partition_ids``); the groups are formed
 over the whole batch in ``duplicate_finding``.
@@ -29,6 +32,8 @@ STEP = 0.05  # near-duplicate cell width in robust units (IQR / 1.349)
 COARSE = 0.25  # coarser cells, for floods only (jittered copies spread over several near cells)
 FLOOD_P = 1e-6  # Poisson tail probability below which a group's batch count is a flood
 FLOOD_MIN = 4  # a flood has at least this many copies in the batch
+MAX_NATURAL_CONFLICT = 0.05  # reference rows disagreeing with their own group's majority label, above which
+# a grid's conflicting-label rule is silent
 # (column of the partition table, kind, cell width or None for exact, grid offset in cells)
 GRIDS = (
     ("_dup_exact", "exact", None, 0.0),
@@ -126,6 +131,8 @@ def duplicate_finding(
             add(np.flatnonzero(flood), "duplicate:flood", np.clip(-np.log10(tail[flood] + 1e-300) / 30, 0, 1))
         if labels is None or kind == "coarse":
             continue
+        if ref_labels is not None and natural_conflict(ref_ids, ref_labels) > MAX_NATURAL_CONFLICT:
+            continue
         doubt = None if label_p is None else label_p[dup]
         trusted_ids = ref_ids if scorer.has_reference_ else np.zeros(0, dtype=np.uint64)
         conflict = _conflicts(ids[dup], labels[dup], trusted_ids, ref_labels, doubt)
@@ -136,6 +143,18 @@ def duplicate_finding(
         if not fires[key]:
             del reasons[key]
     return BatchFinding("duplicate", score, fires, "duplicate:conflicting_label", reasons)
+
+
+def natural_conflict(ids: np.ndarray, labels: np.ndarray) -> float:
+    """Among reference rows sharing a group with another reference row, the share whose label differs from the
+    group's majority (0.0 when no group has two rows)."""
+    frame = pd.DataFrame({"id": ids, "label": labels}).astype({"label": object})
+    size = frame.groupby("id")["id"].transform("size")
+    shared = frame[size.to_numpy() > 1]
+    if shared.empty:
+        return 0.0
+    majority = shared.groupby(["id", "label"]).size().groupby(level="id").max()
+    return float(1.0 - majority.sum() / len(shared))
 
 
 def _conflicts(

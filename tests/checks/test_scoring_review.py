@@ -117,3 +117,19 @@ def test_all_null_timestamp_and_duration_columns_score() -> None:
                         "d": pd.Series([pd.NaT] * 200, dtype="timedelta64[ns]")})
     out = RowScorer().fit(ref).score(ref.head(20))
     assert len(out) == 20
+
+
+def test_conflicting_labels_of_near_neighbours_are_ordinary_where_the_reference_has_them() -> None:
+    """Random labels: near-duplicate cells disagree in the reference too, so a batch row disagreeing with its
+    cell is no evidence (12 of 300 clean rows were flagged ``duplicate:conflicting_label``)."""
+    from checks.detectors.duplicates import natural_conflict
+
+    def make(n: int, seed: int) -> pd.DataFrame:
+        rng = np.random.default_rng(seed)
+        return pd.DataFrame({"a": rng.normal(size=n), "b": rng.normal(size=n), "c": rng.choice(list("xyz"), n),
+                             "y": rng.integers(0, 2, n)})
+
+    out = RowScorer(label_column="y").fit(make(500, 0)).score(make(300, 1))
+    assert not out["reasons"].map(lambda r: "duplicate:conflicting_label" in r).any()
+    assert out["flagged"].sum() <= 6
+    assert natural_conflict(np.array([1, 1, 1, 2, 2, 3], dtype=np.uint64), np.array([0, 0, 1, 1, 1, 0])) == 0.2
