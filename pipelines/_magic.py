@@ -6,7 +6,8 @@ first bytes are decoded with ``pickletools.genops`` (which only decodes opcodes 
 or calls anything) while the unpickler's stack, marks and memo are emulated. The bytes are refused as a pickle
 when the unpickler would get as far as calling something it imported (REDUCE, INST, OBJ, NEWOBJ, BUILD after a
 GLOBAL or INST naming ``module`` and ``name`` as dotted identifiers, a STACK_GLOBAL or an extension code), or
-would reach STOP having imported something, or when the prefix ends inside such a stream. Text such as a CSV
+would reach STOP having imported something. When the first bytes are still a valid pickle prefix where they end,
+the whole file is decoded the same way (streamed; ``rest``): padding cannot push the import out of sight. Text such as a CSV
 whose header starts with ``c`` (the GLOBAL opcode) stops the unpickler first: ``,`` and a line break are not
 opcodes, and letters are opcodes that need items the stack does not have.
 
@@ -23,6 +24,8 @@ from __future__ import annotations
 import io
 import pickletools
 import re
+from collections.abc import Callable
+from typing import BinaryIO
 
 __all__ = ["refused_as"]
 
@@ -32,7 +35,7 @@ _REFUSED_MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"ccopy_reg", "a Python pickle"), (b"c__builtin__", "a Python pickle"), (b"cnumpy", "a Python pickle"),
     (b"\x93NUMPY", "a NumPy .npy file (may hold pickled objects)"),
     (b"PK\x03\x04", "a ZIP archive (e.g. .npz, PyTorch or joblib files may hold pickles)"),
-    (b"\x7fELF", "an ELF executable"), (b"MZ", "a Windows executable"), (b"#!", "a script"),
+    (b"\x7fELF", "an ELF executable"), (b"#!/", "a script"), (b"#! /", "a script"),
     (b"\xcf\xfa\xed\xfe", "a Mach-O executable"), (b"\x89HDF", "an HDF5 file"),
     (b"\x1f\x8b", "a gzip-compressed file (decompress it first)"),
     (b"\x28\xb5\x2f\xfd", "a zstd-compressed file (decompress it first)"),
@@ -46,13 +49,38 @@ _PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
 _GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
 
 
-def refused_as(head: bytes, *, complete: bool) -> str | None:
-    """What ``head`` (a file's first bytes; ``complete`` when it is the whole file) is, when it must be refused."""
+class _Undecided(Exception):
+    """The bytes ended inside what is still a valid pickle stream: only more of the file can tell."""
+
+
+def refused_as(head: bytes, *, complete: bool, rest: Callable[[], BinaryIO] | None = None) -> str | None:
+    """What ``head`` (a file's first bytes; ``complete`` when it is the whole file) is, when it must be refused.
+    ``rest`` opens the whole file, decoded when ``head`` ends inside a valid pickle prefix (without it, such a
+    head is refused: it cannot be shown to be data)."""
     for magic, what in _REFUSED_MAGIC:
         if head.startswith(magic):
             return what
-    imported = _pickle_import(head, complete=complete)
+    if _windows_executable(head):
+        return "a Windows executable"
+    try:
+        imported = _pickle_import(io.BytesIO(head), complete=complete)
+    except _Undecided:
+        if rest is None:
+            return "a Python pickle (a valid pickle prefix)"
+        with rest() as whole:
+            try:
+                imported = _pickle_import(whole, complete=True)
+            except _Undecided:  # pragma: no cover - complete never leaves it undecided
+                imported = "an unfinished stream"
     return None if imported is None else f"a Python pickle (it imports {imported})"
+
+
+def _windows_executable(head: bytes) -> bool:
+    """An MZ header whose e_lfanew points at a PE signature (a text file starting with "MZ" is not one)."""
+    if not head.startswith(b"MZ") or len(head) < 0x40:
+        return False
+    pe = int.from_bytes(head[0x3C:0x40], "little")
+    return head[pe:pe + 4] == b"PE\0\0" if pe + 4 <= len(head) else b"\x00" in head[:0x40]
 
 
 def _import_of(name: str, arg: object) -> str | None:
@@ -69,14 +97,15 @@ def _import_of(name: str, arg: object) -> str | None:
     return None
 
 
-def _pickle_import(head: bytes, *, complete: bool) -> str | None:
-    """What an unpickler fed ``head`` would import before calling it or finishing (None when it would stop
-    first, which is what happens to text)."""
+def _pickle_import(stream: BinaryIO, *, complete: bool) -> str | None:
+    """What an unpickler fed ``stream`` would import before calling it or finishing (None when it would stop
+    first, which is what happens to text). Raises ``_Undecided`` when an incomplete prefix ends inside a valid
+    stream."""
     imported: str | None = None
     stack: list[bool] = []  # one entry per stack item, True for a MARK
     memo: set[object] = set()
     try:
-        for opcode, arg, _pos in pickletools.genops(io.BytesIO(head)):
+        for opcode, arg, _pos in pickletools.genops(stream):
             name = opcode.name
             if imported is None:
                 imported = _import_of(name, arg)
@@ -104,6 +133,9 @@ def _pickle_import(head: bytes, *, complete: bool) -> str | None:
     except ValueError as exc:  # not opcodes (text), or the prefix ends inside the pickle
         if complete or not any(text in str(exc) for text in _TRUNCATED):
             return None
+        raise _Undecided from exc
     except Exception:  # noqa: BLE001 - any other failure to decode: not a pickle stream
         return None
+    if not complete:
+        raise _Undecided
     return imported

@@ -1,7 +1,10 @@
 """Dataset URIs as trainguard records, prints and confines them.
 
-- ``redact_uri``: the URI with the credentials of its authority (``user:password@``) replaced by ``***@``; it is
-  what the ledger, summary.json, report.html and the logs hold. The real URI is used only to read the data.
+- ``redact_uri``: the URI with the credentials of its authority (``user:password@``) replaced by ``***@`` in every
+  part of a chained fsspec URL (``simplecache::ftp://u:p@host/x``), and the values of query parameters that carry
+  secrets (``token``, ``sig``/``signature``, ``key``, ``secret``, ``password``, ``credential``, ``auth``,
+  ``session``, ``X-Amz-*``, ``X-Goog-*``: presigned URLs) replaced by ``***``; it is what the ledger, summary.json,
+  report.html and the logs hold. The real URI is used only to read the data.
 - ``shown``: how a URI or path appears in a message: redacted, control characters escaped (``\\n`` as the two
   characters ``\\`` ``n``), so that every error is one line.
 - ``remote_inside``: whether a remote URL lies under a remote allowed root, comparing normalised paths on
@@ -23,25 +26,44 @@ __all__ = ["redact_uri", "scrub", "one_line", "shown", "remote_inside"]
 
 # scheme://userinfo@ : the userinfo runs to the last "@" before the first "/", "?" or "#" (as urllib splits it)
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)([^/?#]*)@")
+# a query parameter whose value is a credential: name=value up to the next "&" or "#"
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&](?:[^=&#]*(?:token|sig|signature|secret|passw|pwd|key|credential|auth|session)[^=&#]*"
+    r"|x-amz-[^=&#]*|x-goog-[^=&#]*)=)([^&#]*)")
+
+
+def _secrets(uri: str) -> set[str]:
+    """The credential strings in ``uri``: each chained part's userinfo and password, secret query values."""
+    found: set[str] = set()
+    for part in uri.split("::"):
+        match = _USERINFO.match(part)
+        if match is not None:
+            userinfo = match.group(2)
+            password = userinfo.partition(":")[2]
+            found |= {userinfo, unquote(userinfo), password, unquote(password)}
+        found |= {m.group(2) for m in _SECRET_PARAM.finditer(part)} | {
+            unquote(m.group(2)) for m in _SECRET_PARAM.finditer(part)}
+    return found - {""}
 
 
 def redact_uri(uri: str) -> str:
-    """``uri`` with its userinfo (``user:password@``) replaced by ``***@``; other URIs and paths unchanged."""
-    match = _USERINFO.match(uri)
-    if match is None:
-        return uri
-    return f"{match.group(1)}***@{uri[match.end():]}"
+    """``uri`` with its credentials replaced by ``***`` (see the module docstring); paths unchanged."""
+    parts = []
+    for part in uri.split("::"):
+        match = _USERINFO.match(part)
+        if match is not None:
+            part = f"{match.group(1)}***@{part[match.end():]}"
+        parts.append(_SECRET_PARAM.sub(lambda m: f"{m.group(1)}***", part))
+    return "::".join(parts)
 
 
 def scrub(text: str, uri: str) -> str:
     """``text`` (e.g. an exception's message) with every trace of ``uri``'s credentials replaced by ``***``."""
-    match = _USERINFO.match(uri)
-    if match is None:
+    secrets = _secrets(uri)
+    if not secrets:
         return text
-    userinfo = match.group(2)
     text = text.replace(uri, redact_uri(uri))
-    _, _, password = userinfo.partition(":")
-    for secret in sorted({userinfo, unquote(userinfo), password, unquote(password)} - {""}, key=len, reverse=True):
+    for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 

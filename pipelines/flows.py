@@ -33,7 +33,7 @@ from pipelines._record import (
     resolve_reference,
     run_summary,
 )
-from pipelines._uris import redact_uri
+from pipelines._uris import redact_uri, scrub, shown
 from pipelines.config import Config, load_config
 from pipelines.errors import PipelineError, PipelineInputError
 from pipelines.policy import decide
@@ -130,7 +130,11 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     logger = get_run_logger()
     base = Path(config.path).parent if config.path else Path.cwd()
     with _stage(ctx, "digest"):
-        staged = tasks.stage_input(ctx["read_uri"], str(work), config.allowed_roots, str(base))
+        try:
+            staged = tasks.stage_input(ctx["read_uri"], str(work), config.allowed_roots, str(base))
+        except OSError as exc:  # retried already: a host that refuses, a denied permission, a lost connection
+            why = scrub(f"{type(exc).__name__}: {exc}", ctx["read_uri"])
+            raise PipelineInputError("data:unreachable", f"cannot read {shown(ctx['read_uri'])}: {why}") from exc
     ctx["digest"] = staged["digest"]
     block = config.chunk_mb << 20
     with _stage(ctx, "read"):

@@ -182,7 +182,7 @@ def sniff_format(path: str | Path, *, uri: str | None = None) -> str:
         head = fh.read(_HEAD)
         fh.seek(max(0, size - 4))
         tail = fh.read(4)
-    what = refused_as(head, complete=size <= len(head))
+    what = refused_as(head, complete=size <= len(head), rest=lambda: open(p, "rb"))
     if what is not None:
         raise PipelineInputError("data:executable_format", f"{name} is {what}, not data; refused without opening it")
     suffix = p.suffix.lower()

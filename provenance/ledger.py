@@ -30,7 +30,7 @@ from provenance.errors import LedgerIntegrityError, ProvenanceConfigError, Prove
 from provenance.hashing import canonical_json, parse_digest
 from provenance.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash, node_id, subtree_ids
 from provenance.merkle import verify_inclusion as _verify_inclusion
-from provenance.signing import TrustedKeys, public_key_b64, sign_checkpoint
+from provenance.signing import TrustedKeys, key_id, public_key_b64, sign_checkpoint
 from provenance.verify import VerifyReport, parse_checkpoint, verify_contents
 
 __all__ = ["open_ledger", "Ledger", "AppendResult", "LedgerRecord"]
@@ -198,6 +198,8 @@ class Ledger:
         store = self.store
         with store.write():
             n = store.size()
+            if n:
+                self._require_same_key(key)
             want = subtree_ids(0, n) + ([node_id(0, n - 1)] if n else [])
             nodes = store.nodes(want)
             missing = [i for i in want if i not in nodes]
@@ -221,6 +223,21 @@ class Ledger:
                 [(n + 1, canonical_json(cp))],
             )
         return AppendResult(index=n, entry_hash=created[0][1].hex(), checkpoint=cp)
+
+    def _require_same_key(self, key: Any) -> None:
+        """Fail closed when the latest checkpoint is signed by another key: appending would re-sign the history
+        with a key its readers may not trust (or trust wrongly), unnoticed by a plain ``verify``."""
+        body = self.store.latest_checkpoint()
+        if body is None:
+            return
+        signed_by = str(parse_checkpoint(body, where="latest checkpoint").get("key_id", ""))
+        ours = key_id(key.public_key())
+        if signed_by != ours:
+            raise ProvenanceConfigError(
+                "ledger:key_mismatch",
+                f"the ledger {self.store.describe()} was last signed by key {signed_by[:12]}, not by this signing key "
+                f"{ours[:12]}: point $TRAINGUARD_SIGNING_KEY at the ledger's key",
+            )
 
     # --- reading with proofs ---------------------------------------------------------------------------------
     def checkpoint(self) -> dict[str, Any] | None:

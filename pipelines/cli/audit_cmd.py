@@ -189,7 +189,7 @@ def _approve(args: argparse.Namespace) -> int:
     from provenance.signing import load_private_key
 
     digest = _digest_of(args.target)
-    with open_ledger(args.ledger) as led:
+    with open_ledger(args.ledger, create=False) as led:  # a mistyped URL is not a new ledger to approve into
         key = load_private_key(args.approver_key) if args.approver_key else led.signing_key()
         name = os.path.basename(args.target) if os.path.exists(args.target) else None
         res = append_override(led, digest, reason=args.reason, approver_key=key, actor=args.actor, name=name)
@@ -317,6 +317,23 @@ def _keys_generate(args: argparse.Namespace) -> int:
     from provenance.signing import generate_private_key, key_id, public_key_b64, write_private_key
 
     out = Path(args.out) if args.out else config.default_key_path(config.ledger_url(args.ledger))
+    if not args.out:  # the ledger's own key: only for a ledger without history (approver keys: --out FILE)
+        from provenance.errors import ProvenanceConfigError, ProvenanceError
+        from provenance.ledger import open_ledger
+
+        try:
+            with open_ledger(args.ledger, create=False) as led:
+                with led.store.read():
+                    entries = led.store.size()
+        except ProvenanceError as exc:
+            if getattr(exc, "code", None) != "ledger:not_found":
+                raise
+            entries = 0
+        if entries or out.exists():
+            raise ProvenanceConfigError(
+                "keys:ledger_has_key", f"the ledger {config.ledger_url(args.ledger)} already has "
+                f"{'a key at ' + str(out) if out.exists() else str(entries) + ' entries'}: a new signing key would "
+                "re-sign its history; use --out FILE for another key (an approver's)")
     key = generate_private_key()
     write_private_key(key, out)
     pub = key.public_key()

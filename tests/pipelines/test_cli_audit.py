@@ -260,6 +260,10 @@ def test_review_messages_and_exit_codes(env: Path, capsys: pytest.CaptureFixture
     (env / "notes.txt").write_text("not a checkpoint\n")
     code, _, err = run(capsys, "ledger", "verify", "--checkpoint", "notes.txt")  # was 3: an integrity failure
     assert code == 2 and "[input:bad_checkpoint]" in err
+    code, _, err = run(capsys, "keys", "generate")  # the ledger's own key exists and it has entries
+    assert code == 2 and "[keys:ledger_has_key]" in err
+    code, _, err = run(capsys, "approve", str(bad), "--reason", "x", "--ledger", "sqlite:///typo/ledger.db")
+    assert code == 2 and "[ledger:not_found]" in err and not (env / "typo").exists()
     monkeypatch.setenv("TRAINGUARD_APPROVER_KEYS", "nope.txt")
     code, _, err = run(capsys, "gate", str(bad))  # named the trusted-keys file
     assert code == 2 and "cannot read $TRAINGUARD_APPROVER_KEYS file nope.txt" in err

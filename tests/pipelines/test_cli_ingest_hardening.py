@@ -113,3 +113,22 @@ def test_a_name_with_a_line_break_gives_one_error_line(data_samples: Path, tmp_p
     assert len(errors) == 1 and errors[0].startswith("trainguard: error:"), err
     assert "evil\\nname.csv" in errors[0] and "[data:executable_format]" in errors[0]
     assert not [ln for ln in err.splitlines() if ln.startswith("name.csv")], err  # nothing spills onto a new line
+
+
+def test_an_unreachable_chained_url_is_bad_input_recorded_without_credentials(
+        tmp_path: Path, ledger_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by a second review: a refused connection was an internal error (exit 70), and the password of a
+    chained URL (``simplecache::ftp://user:pw@host``) was recorded as written."""
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"simplecache::ftp://svc:{_SECRET}@127.0.0.1:{port}/x.csv"
+    rc = main(["ingest", uri, "--source", "remote", "--ledger", ledger_url, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "[data:unreachable]" in err and "Traceback" not in err and _SECRET not in err
+    (entry,) = _entries(ledger_url)
+    assert entry["predicate"]["error"]["code"] == "data:unreachable"
+    assert _SECRET not in _everything_recorded(tmp_path / "out", ledger_url)

@@ -290,3 +290,42 @@ def test_json_objects_that_gain_keys_in_a_later_block_are_read(tmp_path: Path) -
     read_to_parquet(path, streamed, fmt="json", uri=str(path), row_group_rows=1000, block_bytes=8 << 10)
     read_to_parquet(path, whole, fmt="json", uri=str(path), row_group_rows=1000, block_bytes=64 << 20)
     assert pq.read_table(streamed).equals(pq.read_table(whole))
+
+
+def test_a_pickle_padded_past_the_sniffed_bytes_is_still_refused(tmp_path: Path) -> None:
+    """Found by a second review: 4 KB of harmless opcodes (that also read as a one-column CSV) hid the import."""
+    payload = b"I0\n" + b"0I1\n" * 1200 + b"cbuiltins\nprint\n(S'pwned'\ntR."
+    assert len(payload) > 4096
+    path = tmp_path / "evil.csv"
+    path.write_bytes(payload)
+    with pytest.raises(PipelineInputError, match="imports builtins.print") as err:
+        sniff_format(path)
+    assert err.value.code == "data:executable_format"
+    harmless = tmp_path / "ints.csv"  # the same padding with no import is data
+    harmless.write_bytes(b"I0\n" + b"0I1\n" * 1200)
+    assert sniff_format(harmless) == "csv"
+
+
+def test_mz_is_an_executable_only_with_a_pe_header(tmp_path: Path) -> None:
+    """A CSV whose header starts with "MZ" (mass-spectrometry m/z columns) was refused as a Windows executable."""
+    text = tmp_path / "mz.csv"
+    text.write_text("MZ,intensity\n" + "".join(f"{100 + i}.5,{i}\n" for i in range(50)))
+    assert sniff_format(text) == "csv"
+    exe = tmp_path / "tool.csv"
+    exe.write_bytes(b"MZ" + b"\x90" * 58 + (64).to_bytes(4, "little") + b"PE\x00\x00" + b"\x00" * 200)
+    with pytest.raises(PipelineInputError, match="Windows executable"):
+        sniff_format(exe)
+
+
+@pytest.mark.parametrize(("uri", "secrets"), [
+    ("simplecache::ftp://alice:CHAINSECRET1@127.0.0.1:1/x.csv", ["CHAINSECRET1"]),
+    ("https://host.example/x.csv?X-Amz-Signature=QSECRET2&token=QSECRET3&a=1", ["QSECRET2", "QSECRET3"]),
+    ("https://host.example/x.csv?sig=QS%2FECRET4", ["QS%2FECRET4", "QS/ECRET4"]),
+])
+def test_chained_and_presigned_url_secrets_are_redacted(uri: str, secrets: list[str]) -> None:
+    """Found by a second review: chained fsspec URLs and presigned query strings were recorded as written."""
+    shown_uri = redact_uri(uri)
+    message = scrub(f"failed to read {uri}: {' '.join(secrets)}", uri)
+    for secret in secrets:
+        assert secret not in shown_uri and secret not in message
+    assert "***" in shown_uri and shown_uri.split("?")[0].endswith("/x.csv")

@@ -114,6 +114,21 @@ def test_no_new_signing_key_for_a_ledger_with_entries(tmp_path: Path) -> None:
         led.verify(all_signatures=True)
 
 
+def test_a_writer_with_another_key_is_refused(tmp_path: Path) -> None:
+    """Found by a second review: with the real key kept elsewhere, a key made by ``keys generate`` signed the next
+    checkpoint, and a plain ``verify`` (latest signature only, by the default trust: that new key) said ok."""
+    from provenance.signing import generate_private_key
+
+    url = f"sqlite:///{tmp_path}/l.db"
+    with open_ledger(url) as led:
+        led.append(statement(0))
+    with open_ledger(url, signing_key=generate_private_key()) as led, pytest.raises(ProvenanceConfigError) as err:
+        led.append(statement(1))
+    assert err.value.code == "ledger:key_mismatch"
+    with open_ledger(url) as led:
+        assert led.size() == 1
+
+
 def test_readers_refuse_a_ledger_that_does_not_exist(ledger_url: str, tmp_path: Path) -> None:
     """A mistyped URL is not an empty ledger: readers (gate, audit commands) say so and create nothing (found by
     review: the gate created an empty database and answered "no ledger entry")."""
