@@ -35,7 +35,7 @@ from pipelines._record import (
 )
 from pipelines._uris import redact_uri, scrub, shown
 from pipelines.config import Config, load_config
-from pipelines.errors import PipelineError, PipelineInputError
+from pipelines.errors import PipelineConfigError, PipelineError, PipelineInputError
 from pipelines.policy import decide
 from pipelines.state import SourceState, state_dir_for
 
@@ -44,6 +44,21 @@ __all__ = ["ingest_flow", "ingest"]
 # redacted URI -> the URI with its credentials, for runs started by ``ingest``: the flow run's parameters (which
 # Prefect stores and shows) get the redacted URI, and the flow reads with the real one
 _READ_URIS: dict[str, str] = {}
+
+
+def _require_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast, with one line, when nothing listens at a Dask scheduler's ``tcp://host:port``."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if parsed.scheme not in ("tcp", "tls") or not parsed.hostname or not parsed.port:
+        raise PipelineConfigError("config:dask_address", f"--dask-address {address!r} is not tcp://host:port")
+    try:
+        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout).close()
+    except OSError as exc:
+        raise PipelineConfigError("config:dask_unreachable",
+                                  f"no Dask scheduler answers at {address} ({exc.strerror or exc})") from exc
 
 
 def _runner(name: str, address: str | None) -> Any:
@@ -56,6 +71,7 @@ def _runner(name: str, address: str | None) -> Any:
             logging.getLogger("distributed").setLevel(logging.ERROR)
 
         if address:
+            _require_reachable(address)
             return DaskTaskRunner(address=address)
         return DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
                                                   "dashboard_address": None})
@@ -84,10 +100,14 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
     url = resolve_ledger_url(ledger_url or config.ledger)
     state = SourceState(state_dir_for(url, config.state_dir), source)
     out = Path(out_dir or src_cfg.out or Path(config.out_root) / source)
-    outputs.cleanup_stale_staging(out)
-    staging = outputs.new_staging(out)
-    work = staging / "work"
-    work.mkdir()
+    try:  # absolute: Dask workers in another working directory read and write the same files
+        outputs.cleanup_stale_staging(out)
+        staging = outputs.new_staging(out).absolute()
+        work = staging / "work"
+        work.mkdir()
+    except OSError as exc:  # nowhere to write even the summary: refused before the attempt begins
+        raise PipelineConfigError("config:bad_out", f"cannot write outputs under {out}: "
+                                  f"{exc.strerror or type(exc).__name__} ({exc.filename or out})") from exc
     ctx: dict[str, Any] = {"uri": shown_uri, "read_uri": uri, "source": source, "config": config,
                            "ledger_url": url, "out": out,
                            "staging": staging, "runner": runner, "label_column": label_column,
@@ -197,13 +217,14 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
         summary = run_summary(ctx, decision, scores, failures, drift, contract, fitted["detectors"])
         contract_text = Path(contract["toml"]).read_text(encoding="utf-8")
         del scores  # the report reads scores.parquet a column at a time; this table is not needed again
+        if decision.approved:  # kept before the entry is appended: a run killed between the two must not leave
+            # an approved reference that the state directory lacks (copies are by digest; an unrecorded one is inert)
+            state.keep_approved(staging / "clean.parquet", summary["outputs"]["clean.parquet"])
     with _stage(ctx, "ledger"):
         entries = record_attempt(ctx, summary, staging)
     with _stage(ctx, "publish"):
-        if decision.approved:  # kept from staging: another run publishing to the same --out cannot swap it
-            if contract["origin"] != "state":
-                state.save_contract_text(contract_text)
-            state.keep_approved(staging / "clean.parquet", summary["outputs"]["clean.parquet"])
+        if decision.approved and contract["origin"] != "state":
+            state.save_contract_text(contract_text)
         outputs.publish(staging, ctx["out"])
     result = dict(summary, ok=decision.approved, ledger=entries, out_dir=str(ctx["out"]),
                   exit_code=0 if decision.approved else 1, timings=ctx.get("timings", []))

@@ -30,28 +30,48 @@ from pipelines.errors import PipelineConfigError
 __all__ = ["build_deployments", "serve", "poll_landing"]
 
 
+SETTLE_SECONDS = 10.0  # a landed file this recently modified may still be being written
+
+
 @flow(name="trainguard-landing", log_prints=False, persist_result=False)
 def poll_landing(source: str, landing_dir: str, label_column: str | None = None,
                  source_column: str | None = None, config_path: str | None = None,
-                 ledger_url: str | None = None, out_dir: str = "out") -> list[dict[str, Any]]:
+                 ledger_url: str | None = None, out_dir: str = "out",
+                 settle_seconds: float = SETTLE_SECONDS) -> list[dict[str, Any]]:
     """Ingest every file in ``landing_dir`` that the ledger has no entry for yet (oldest name first); each file's
-    outputs go to ``out_dir/<its file name>``, so files that differ only in their suffixes keep theirs."""
+    outputs go to ``out_dir/<its file name>``, so files that differ only in their suffixes keep theirs.
+
+    A file modified less than ``settle_seconds`` ago is left for the next poll (it may still be being written;
+    better still, write under a dot-name and rename). One poll runs at a time per ``out_dir``: a poll that finds
+    another one running returns at once, so overlapping scheduled runs never ingest a file twice.
+    """
+    import fcntl
+    import time
+
     from pipelines.flows import ingest_flow
     from provenance.hashing import file_digest
     from provenance.ledger import open_ledger
 
-    results = []
-    for path in sorted(p for p in Path(landing_dir).iterdir() if p.is_file() and not p.name.startswith(".")):
-        digest = file_digest(path)
-        with open_ledger(ledger_url) as ledger:
-            seen = ledger.find(digest, verdicts=None)
-        if seen:
-            continue
-        out = Path(out_dir) / path.name
-        results.append(ingest_flow(str(path), source=source, label_column=label_column,
-                                   source_column=source_column, config_path=config_path, ledger_url=ledger_url,
-                                   out_dir=str(out)))
-    return results
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(out_dir) / ".trainguard-landing.lock", "a+b") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return []  # the previous poll is still ingesting
+        results = []
+        for path in sorted(p for p in Path(landing_dir).iterdir() if p.is_file() and not p.name.startswith(".")):
+            if time.time() - path.stat().st_mtime < settle_seconds:
+                continue
+            digest = file_digest(path)
+            with open_ledger(ledger_url) as ledger:
+                seen = ledger.find(digest, verdicts=None)
+            if seen:
+                continue
+            out = Path(out_dir) / path.name
+            results.append(ingest_flow(str(path), source=source, label_column=label_column,
+                                       source_column=source_column, config_path=config_path,
+                                       ledger_url=ledger_url, out_dir=str(out)))
+        return results
 
 
 def _params(cfg: Config, src: SourceConfig, ledger_url: str | None) -> dict[str, Any]:

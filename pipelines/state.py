@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 from pipelines.errors import PipelineConfigError
@@ -74,7 +75,7 @@ class SourceState:
         dest = self.approved_path(digest)
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(dest.name + ".part")
+            tmp = dest.with_name(f"{dest.name}.{os.getpid()}.{threading.get_ident()}.part")  # one per writer
             shutil.copyfile(path, tmp)
             os.replace(tmp, dest)
         return dest

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from prefect import task
 
-from pipelines import reading
+from pipelines import _preload, reading
 from pipelines._memory import release_freed_memory
 from pipelines.errors import PipelineError, PipelineInputError
 
@@ -123,6 +123,7 @@ def check_contract(batch_path: str, contract_text: str | None, reference_path: s
     The source column is not part of the contract: which sources send rows changes from batch to batch, and
     the source detector judges them (a new source name is not a broken contract).
     """
+    _preload.wait()
     from checks.contract import Contract, infer_contract, read_chunks, validate_chunks
 
     def without_source(df: pd.DataFrame) -> pd.DataFrame:
@@ -158,6 +159,7 @@ def check_drift(batch_path: str, reference_path: str, reference_digest: str, pro
                 work_dir: str, source_column: str | None = None) -> str:
     """Compare the batch with the reference profile (built once per reference digest and cached); the source
     column is not compared (its values are the batch's senders, not data)."""
+    _preload.wait()
     from checks.drift import ReferenceProfile, compare, compare_columns
 
     prof = Path(profile_path)
@@ -189,6 +191,7 @@ def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, An
 
     Returns ``{"path": <pickled scorer>, "detectors": <its JSON-able description for the ledger>}``.
     """
+    _preload.wait()
     from checks.scoring import RowScorer
     from pipelines._record import describe_detectors
 
@@ -224,6 +227,7 @@ def score_partition(scorer_path: str, batch_path: str, group: int, work_dir: str
 def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str], row_reasons_path: str | None,
                     work_dir: str) -> str:
     """Batch-level detectors, combination, threshold and reasons: the scores.parquet table."""
+    _preload.wait()
     from checks.partitions import PartitionFiles
 
     scorer = pickle.loads(Path(scorer_path).read_bytes())  # noqa: S301 - our own artifact, see fit_scorer

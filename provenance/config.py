@@ -18,6 +18,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from provenance.backends import sqlite_path
+from provenance.errors import ProvenanceConfigError
 from provenance.signing import (
     TrustedKeys,
     generate_private_key,
@@ -57,7 +58,12 @@ def resolve_signing_key(spec: KeySpec, url: str, *, create: bool) -> Ed25519Priv
     if not create:
         return None
     key = generate_private_key()
-    write_private_key(key, path)
+    try:
+        write_private_key(key, path)
+    except ProvenanceConfigError as exc:  # another process created it first: use theirs (one key per ledger)
+        if exc.code != "keys:exists":
+            raise
+        return load_private_key(path)
     print(f"trainguard: created ledger signing key {path} (mode 0600); back it up", file=sys.stderr)
     return key
 

@@ -149,6 +149,11 @@ class Ledger:
     # --- keys ------------------------------------------------------------------------------------------------
     def signing_key(self) -> Any:
         """The private signing key, created beside the ledger on first need."""
+        if self._key is None:  # another process may have created it since this ledger was opened
+            self._key = config.resolve_signing_key(self._key_spec, self.url, create=False)
+            if self._key is not None:
+                self.__dict__.pop("trusted", None)
+                self.__dict__.pop("approvers", None)
         if self._key is None:
             with self.store.read():
                 entries = self.store.size()

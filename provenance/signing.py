@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import os
+import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -51,19 +52,27 @@ def generate_private_key() -> Ed25519PrivateKey:
 
 
 def write_private_key(key: Ed25519PrivateKey, path: str | os.PathLike[str]) -> Path:
-    """Write ``key`` as PKCS#8 PEM with mode 0600; refuses to overwrite an existing file."""
+    """Write ``key`` as PKCS#8 PEM with mode 0600; refuses to overwrite an existing file. The file appears whole
+    (written aside, then hard-linked into place), so a process racing to create the same key reads a complete one."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    if p.exists():
+        raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}")
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError as exc:
-        raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}") from exc
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(p, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, p)  # atomic, and fails if another process got there first
+        except FileExistsError as exc:
+            raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return p
 
 

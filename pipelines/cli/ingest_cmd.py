@@ -81,7 +81,9 @@ def _ingest(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("TRAINGUARD_PROGRESS", "1")
     load_config(args.config)  # fail fast on a bad config, before Prefect starts
-    _preload_checks()
+    from pipelines import _preload
+
+    _preload.start()  # the tasks wait for it before importing the same modules
     from pipelines._uris import shown
 
     _console.log(f"trainguard: ingesting {shown(args.path)} ...")  # credentials redacted, one line
@@ -95,23 +97,6 @@ def _ingest(args: argparse.Namespace) -> int:
     else:
         _print_result(result)
     return int(result["exit_code"])
-
-
-def _preload_checks() -> None:
-    """Import Great Expectations and the scorer on a side thread while Prefect starts its temporary API server
-    (seconds spent waiting on a subprocess): a cold ``trainguard ingest`` starts the flow that much sooner."""
-    import threading
-
-    def load() -> None:
-        try:
-            import great_expectations  # noqa: F401
-
-            import checks.contract  # noqa: F401
-            import checks.scoring  # noqa: F401
-        except Exception:  # noqa: BLE001, S110 - the flow imports them again and reports any failure itself
-            pass
-
-    threading.Thread(target=load, name="trainguard-preload", daemon=True).start()
 
 
 def _print_result(result: dict[str, Any]) -> None:

@@ -74,6 +74,9 @@ class SqliteStore(SqlStore):
 def _integrity(exc: sqlite3.DatabaseError, path: Path) -> Exception:
     if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
         return ProvenanceConfigError("ledger:busy", f"SQLite ledger {path} stayed locked: {exc}")
+    if isinstance(exc, sqlite3.OperationalError) and "readonly" in str(exc):  # permissions, not tampering
+        return ProvenanceConfigError("ledger:read_only", f"SQLite ledger {path} cannot be written: {exc} (check the "
+                                     "permissions of the file, its -wal and -shm files and its directory)")
     if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
         return ProvenanceConfigError("ledger:unreachable", f"cannot open SQLite ledger {path}: {exc}")
     return LedgerIntegrityError(

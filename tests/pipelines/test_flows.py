@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -195,9 +197,21 @@ def test_landing_poll_ingests_each_new_file_once(tmp_path: Path, data_samples: P
     shutil.copyfile(data_samples / "credit" / "batch_clean.csv", landing / "credit.2026-01.csv")
     shutil.copyfile(data_samples / "credit" / "batch_poisoned.csv", landing / "credit.2026-02.csv")
     shutil.copyfile(data_samples / "bad" / "pickle.csv", landing / "day3.csv")
+    for p in landing.iterdir():  # landed a minute ago: settled
+        os.utime(p, (time.time() - 60, time.time() - 60))
+    shutil.copyfile(data_samples / "credit" / "batch_clean.csv", landing / "still-arriving.csv")
+    import fcntl
+
+    (tmp_path / "out").mkdir()
+    with open(tmp_path / "out" / ".trainguard-landing.lock", "a+b") as other:  # another poll is running
+        fcntl.flock(other, fcntl.LOCK_EX)
+        assert poll_landing("landed", str(landing), label_column="class", ledger_url=ledger_url,
+                            out_dir=str(tmp_path / "out")) == []
     first = poll_landing("landed", str(landing), label_column="class", ledger_url=ledger_url,
                          out_dir=str(tmp_path / "out"))
+    # found by review: overlapping polls ingested a file twice, and a file still being written was ingested
     assert [r["verdict"] for r in first] == ["approved", "approved", "error"]
+    assert not (tmp_path / "out" / "still-arriving.csv").exists()
     # files differing only after the first dot keep their own outputs (they once shared one directory)
     for name in ("credit.2026-01.csv", "credit.2026-02.csv"):
         assert (tmp_path / "out" / name / "clean.parquet").exists()
@@ -300,3 +314,47 @@ def test_a_header_naming_a_column_twice_is_refused_and_recorded(tmp_path: Path, 
     assert err.value.code == "data:duplicate_column" and "'a'" in str(err.value) and err.value.exit_code == 2
     with open_ledger(ledger_url) as ledger:
         assert [e["predicate"]["verdict"] for _, e in ledger.log()] == ["error"]
+
+
+def test_a_run_killed_after_its_ledger_entry_leaves_the_source_usable(tmp_path: Path, data_samples: Path,
+                                                                      ledger_url: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review: killed between the append and publish, a run left an approved entry whose data the state
+    directory lacked, and every later ingest of the source failed with reference:unavailable."""
+    import pipelines.flows as flows
+
+    real = flows.record_attempt
+
+    def append_then_die(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise KeyboardInterrupt  # the process is killed right after the entry is durable
+
+    credit = data_samples / "credit"
+    monkeypatch.setattr(flows, "record_attempt", append_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(str(credit / "reference.csv"), source="killed", label_column="class", ledger_url=ledger_url,
+               out_dir=str(tmp_path / "ref"))
+    monkeypatch.setattr(flows, "record_attempt", real)
+    result = ingest(str(credit / "batch_clean.csv"), source="killed", label_column="class", ledger_url=ledger_url,
+                    out_dir=str(tmp_path / "batch"))
+    assert result["exit_code"] == 0 and result["reference"]["origin"] == "ledger"
+
+
+def test_unusable_out_and_dask_address_are_one_line_config_errors(tmp_path: Path, data_samples: Path,
+                                                                  ledger_url: str,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by review: an --out that is a file was an internal error (exit 70), and an unreachable
+    --dask-address one too, after a 30 s wait."""
+    import socket
+
+    (tmp_path / "a-file").write_text("x")
+    batch = str(data_samples / "credit" / "batch_clean.csv")
+    assert main(["ingest", batch, "--ledger", ledger_url, "--out", str(tmp_path / "a-file")]) == 2
+    assert "[config:bad_out]" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.time()
+    assert main(["ingest", batch, "--ledger", ledger_url, "--out", str(tmp_path / "o"), "--runner", "dask",
+                 "--dask-address", f"tcp://127.0.0.1:{port}"]) == 2
+    assert "[config:dask_unreachable]" in capsys.readouterr().err and time.time() - t0 < 15

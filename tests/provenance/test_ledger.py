@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,7 +96,6 @@ def _writer(url: str, key: str, worker: int, count: int) -> None:
     led.close()
 
 
-@pytest.mark.slow
 def test_no_new_signing_key_for_a_ledger_with_entries(tmp_path: Path) -> None:
     """Found by review: with its key file missing (or on PostgreSQL, from another working directory) the first
     append minted a new key and signed the whole history with it, and plain ``verify`` still said ok."""
@@ -129,6 +129,29 @@ def test_a_writer_with_another_key_is_refused(tmp_path: Path) -> None:
         assert led.size() == 1
 
 
+def _first_append(url: str, barrier: Any, i: int) -> None:
+    barrier.wait()
+    with open_ledger(url) as led:  # no key yet: each process may try to create it
+        led.append(statement(i))
+
+
+def test_processes_racing_to_create_the_key_all_append(tmp_path: Path) -> None:
+    """Found by review: two first appends at once both created the key; the loser failed (keys:exists) and its
+    attempt was lost. The loser now reads the winner's key."""
+    url = f"sqlite:///{tmp_path}/race/ledger.db"
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_first_append, args=(url, barrier, i)) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    with open_ledger(url) as led:
+        assert led.size() == 4
+        led.verify(all_signatures=True)
+
+
 def test_readers_refuse_a_ledger_that_does_not_exist(ledger_url: str, tmp_path: Path) -> None:
     """A mistyped URL is not an empty ledger: readers (gate, audit commands) say so and create nothing (found by
     review: the gate created an empty database and answered "no ledger entry")."""
@@ -150,6 +173,7 @@ def test_readers_refuse_a_ledger_that_does_not_exist(ledger_url: str, tmp_path: 
         assert led.size() == 0
 
 
+@pytest.mark.slow
 def test_eight_processes_fifty_appends_each(ledger: Ledger, ledger_url: str, key_path: Path) -> None:
     ledger.append(statement(99_999))  # tables and origin exist before the race
     # spawn, not fork: writers are separate programs, and forking a pytest process that Prefect's tests
@@ -232,3 +256,13 @@ def test_every_checkpoint_is_consistent_with_the_next(tmp_path: Path, key_path: 
 
     check()
     led.close()
+
+
+def test_a_read_only_sqlite_ledger_is_a_setting_not_tampering(tmp_path: Path) -> None:
+    """Found by review: a ledger file without write permission was reported damaged (exit 3)."""
+    import sqlite3
+
+    from provenance.backends.sqlite import _integrity
+
+    err = _integrity(sqlite3.OperationalError("attempt to write a readonly database"), tmp_path / "l.db")
+    assert isinstance(err, ProvenanceConfigError) and err.code == "ledger:read_only" and err.exit_code == 2
