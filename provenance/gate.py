@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -124,9 +125,13 @@ def override_problem(record: LedgerRecord, approvers: TrustedKeys, previous: Led
 
 
 def require_approved(
-    path: str | os.PathLike[str], *, ledger: Ledger | str | None = None, trusted_keys: TrustedSpec = None
+    path: str | os.PathLike[str], *, ledger: Ledger | str | None = None, trusted_keys: TrustedSpec = None,
+    seen: Mapping[str, Any] | None = None,
 ) -> LedgerRecord:
-    """The approving record of ``path``'s exact bytes, or raise ``NotApprovedError`` / ``LedgerIntegrityError``."""
+    """The approving record of ``path``'s exact bytes, or raise ``NotApprovedError`` / ``LedgerIntegrityError``.
+
+    ``seen``: a checkpoint signed earlier (a previous answer's ``record.checkpoint``, or an export's
+    checkpoint.json); the ledger must still extend it, so a database rolled back since then is refused."""
     if isinstance(ledger, Ledger) and trusted_keys is not None:  # fail closed: the keys would not be checked
         raise ProvenanceConfigError(
             "gate:trusted_keys_with_open_ledger",
@@ -139,6 +144,8 @@ def require_approved(
         else ledger
     assert isinstance(led, Ledger)
     try:
+        if seen is not None:
+            led.require_contains(seen)
         return decide(led, digest, label=os.fspath(path))
     finally:
         if own:

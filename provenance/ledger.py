@@ -28,7 +28,15 @@ from provenance.backends import SqlStore, open_store
 from provenance.entries import parse_entry, source_name, subject_digests, validate_statement
 from provenance.errors import LedgerIntegrityError, ProvenanceConfigError, ProvenanceInputError
 from provenance.hashing import canonical_json, parse_digest
-from provenance.merkle import Frontier, consistency_proof, inclusion_proof, leaf_hash, node_id, subtree_ids
+from provenance.merkle import (
+    Frontier,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_id,
+    subtree_ids,
+    verify_consistency,
+)
 from provenance.merkle import verify_inclusion as _verify_inclusion
 from provenance.signing import TrustedKeys, key_id, public_key_b64, sign_checkpoint
 from provenance.verify import VerifyReport, parse_checkpoint, verify_contents
@@ -346,6 +354,25 @@ class Ledger:
 
             raise NotApprovedError("ledger:unknown_digest", f"no ledger entry names {parse_digest(digest)}")
         return records[-1].proof()
+
+    def require_contains(self, seen: Mapping[str, Any]) -> None:
+        """Fail closed unless the latest signed checkpoint extends ``seen`` (a checkpoint signed earlier, e.g. the
+        one a previous gate run returned): a ledger rolled back or forked since then raises."""
+        self.trusted.check_checkpoint(dict(seen))
+        with self.store.read():
+            cp = self.checkpoint()
+            old, old_root = int(seen["tree_size"]), str(seen["root_hash"])
+            new = 0 if cp is None else int(cp["tree_size"])
+            if cp is None or old > new:
+                raise LedgerIntegrityError(
+                    "ledger:truncated", "the ledger is shorter than a checkpoint it signed earlier", index=new,
+                    expected=f"at least {old} entries (root {old_root[:16]})", found=f"{new} entries")
+            proof = consistency_proof(old, new, self._nodes) if old < new else []
+            if not verify_consistency(old, new, bytes.fromhex(old_root), bytes.fromhex(cp["root_hash"]), proof):
+                raise LedgerIntegrityError(
+                    "ledger:fork", "the ledger does not extend a checkpoint it signed earlier", index=old - 1,
+                    expected=f"a tree extending root {old_root[:16]} at size {old}", found=f"root "
+                    f"{cp['root_hash'][:16]} at size {new} without a consistency proof")
 
     def consistency(self, old_size: int, new_size: int | None = None) -> list[str]:
         """Consistency proof (hex) from tree size ``old_size`` to ``new_size`` (default: the latest)."""

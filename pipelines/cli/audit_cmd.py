@@ -45,6 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = _add(sub, "gate", "Refuse a dataset unless its exact bytes carry an approving, provable ledger entry.",
              "trainguard gate outputs/clean.parquet --json")
     p.add_argument("path", metavar="PATH", help="file or directory that training is about to read")
+    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint signed earlier (e.g. saved from a previous "
+                   "gate's --json 'checkpoint'): refuse unless the ledger still extends it (rollback check)")
     _common(p)
     p.set_defaults(func=_gate)
 
@@ -162,19 +164,24 @@ def _time_bound(text: str | None, *, end: bool) -> str | None:
 
 # --- handlers ------------------------------------------------------------------------------------------------
 def _gate(args: argparse.Namespace) -> int:
+    from provenance.bundle import read_checkpoint
     from provenance.errors import ProvenanceError
     from provenance.gate import decide
     from provenance.hashing import path_digest
 
     digest = path_digest(args.path)  # hashed once, before the ledger is opened
+    seen = read_checkpoint(args.checkpoint) if args.checkpoint else None
     try:
         with _open(args) as led:
+            if seen is not None:
+                led.require_contains(seen)
             rec = decide(led, digest, label=args.path)
     except ProvenanceError as exc:  # with --json, main prints the refusal with these fields on stdout
         exc.details = {"approved": False, "path": args.path, "digest": digest}  # type: ignore[attr-defined]
         raise
     doc = {"approved": True, "path": args.path, "digest": digest, "verdict": rec.verdict,
-           "leaf_index": rec.index, "tree_size": rec.checkpoint["tree_size"], "root_hash": rec.checkpoint["root_hash"]}
+           "leaf_index": rec.index, "tree_size": rec.checkpoint["tree_size"], "root_hash": rec.checkpoint["root_hash"],
+           "checkpoint": rec.checkpoint}  # save it: the next gate's --checkpoint then refuses a rolled-back ledger
     if args.json:
         _console.print_json(doc)
     else:

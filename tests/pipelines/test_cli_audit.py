@@ -89,6 +89,9 @@ def test_gate_exit_codes_and_json(env: Path, capsys: pytest.CaptureFixture[str])
     assert run(capsys, "gate", "new.csv")[0] == 1
     code, _, err = run(capsys, "gate", "missing.csv")
     assert code == 2 and "missing.csv" in err
+    code, doc = jrun(capsys, "gate", str(good))
+    (env / "seen.json").write_text(json.dumps(doc["checkpoint"]))  # kept by the training job for next time
+    assert run(capsys, "gate", str(good), "--checkpoint", "seen.json")[0] == 0
     code, doc = jrun(capsys, "gate", str(bad))  # a refusal with --json is a document on stdout as well
     assert code == 1 and doc["approved"] is False and doc["code"] == "gate:rejected" and doc["exit_code"] == 1
     assert doc["ok"] is False and doc["digest"].startswith("sha256:") and "rejected by ledger entry 1" in doc["message"]

@@ -140,3 +140,33 @@ def test_trusted_keys_with_an_open_ledger_are_refused_not_ignored(ledger: Ledger
     with pytest.raises(ProvenanceConfigError) as err:
         require_approved(good, ledger=ledger, trusted_keys=[])
     assert err.value.code == "gate:trusted_keys_with_open_ledger" and err.value.exit_code == 2
+
+
+def test_a_rolled_back_ledger_is_refused_against_a_checkpoint_seen_before(ledger: Ledger, tmp_path: Path) -> None:
+    """Found by review: deleting the newest rows (entries, nodes, checkpoints) returned the ledger to an earlier
+    signed state that the gate and ``verify`` accepted. A caller that kept a checkpoint it saw refuses it."""
+    p = _data(tmp_path, "g.csv", "g")
+    ledger.append(_entry(p, "approved"))
+    ledger.append(_entry(p, "rejected", ["label:inconsistent"]))
+    seen = ledger.record(1).checkpoint
+    sql = raw_sql(ledger)
+    sql("delete from entries where idx = 1")
+    sql("delete from subjects where idx = 1")
+    sql("delete from nodes where id <> 0")
+    sql("delete from checkpoints where tree_size = 2")
+    assert require_approved(p, ledger=ledger).index == 0  # without a checkpoint to hold it to: the old approval
+    with pytest.raises(LedgerIntegrityError) as err:
+        require_approved(p, ledger=ledger, seen=seen)
+    assert err.value.code == "ledger:truncated" and err.value.exit_code == 3
+
+
+def test_a_ledger_that_extends_the_checkpoint_seen_passes(ledger: Ledger, tmp_path: Path) -> None:
+    p = _data(tmp_path, "h.csv", "h")
+    ledger.append(_entry(p, "approved"))
+    seen = ledger.record(0).checkpoint
+    for name in ("i.csv", "j.csv", "k.csv"):
+        ledger.append(_entry(_data(tmp_path, name, name), "approved"))
+    assert require_approved(p, ledger=ledger, seen=seen).index == 0
+    forged = {**seen, "root_hash": "00" * 32}
+    with pytest.raises(LedgerIntegrityError):  # a checkpoint not signed by a trusted key (or another tree)
+        require_approved(p, ledger=ledger, seen=forged)
