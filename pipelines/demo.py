@@ -46,6 +46,7 @@ def main(out: Path | None = None) -> int:
     from provenance.gate import require_approved
 
     _say("== 1. ingest the trusted reference of source 'credit' (600 clean rows)")
+    _say("   (a source's first batch has no reference yet: trainguard warns, and here the data is trusted)")
     code = cli(["ingest", str(SAMPLES / "reference.csv"), "--source", "credit", "--label-column", "class",
                 "--out", str(out / "reference")])
     if code != 0:
