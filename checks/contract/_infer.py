@@ -16,9 +16,11 @@ lowering ``q_hi`` trims the reference's own tails (they then fail), which is the
 
 What else is inferred, per logical type (``checks._frames``):
 
-- ``datetime``: the type and ``nullable`` only, *no range*. A reference's time span says nothing about the
-  times of the next batch (time moves on), so a range from it would fail every row of every later batch.
-  Set ``min``/``max`` (TOML date-times) by hand for a real bound, such as no dates before 1900.
+- ``datetime``: the type, ``nullable`` and only a *sanity* range: a reference's time span says nothing about the
+  times of the next batch (time moves on), so a range from it would fail every row of every later batch. The
+  bounds are the reference's first time minus ``max(10 x its span, 10 years)`` and its last time plus
+  ``max(10 x its span, 50 years)``: epoch-zero defaults (1970-01-01) and far-future placeholders (2099) fail,
+  next year's data does not. Set ``min``/``max`` (TOML date-times) by hand for a real bound.
 - ``integer``: a small domain seen with enough support becomes ``allowed``; all-distinct values ``unique``.
 - ``boolean``: ``allowed``. ``string``: ``allowed`` for few categories, else lengths, ``unique`` and a pattern.
 - ``object`` (nested values: lists, structs, maps, JSON objects and arrays; bytes that are not UTF-8): ``nullable``
@@ -32,6 +34,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,6 +121,16 @@ def _domain(values: pd.Series, *, limit: int) -> list[Scalar] | None:
     return sorted(out, key=lambda x: (str(type(x)), x))
 
 
+def _time_bound(t: pd.Timestamp, span: pd.Timedelta, least: pd.Timedelta, sign: int) -> Any:
+    """``t`` moved by ``max(10 x span, least)`` (down for sign -1, up for +1), to the second; None when that
+    leaves the representable times (the bound would exclude nothing)."""
+    try:
+        shifted = t + sign * max(10 * span, least)
+        return (shifted.floor("s") if sign < 0 else shifted.ceil("s")).to_pydatetime()
+    except (OverflowError, ValueError):  # OutOfBoundsDatetime / OutOfBoundsTimedelta are ValueErrors
+        return None
+
+
 def _infer_column(
     series: pd.Series, *, tolerance: float, quantiles: tuple[float, float], max_categories: int
 ) -> ColumnSpec:
@@ -130,8 +143,13 @@ def _infer_column(
     n = len(vals)
     spec = ColumnSpec(type=ltype, nullable=bool(vals.isna().any()))
     nonnull = vals.dropna()
-    if len(nonnull) == 0 or ltype in ("object", "datetime"):
-        return spec  # no range for times, nothing but presence for opaque values (see the module doc)
+    if len(nonnull) == 0 or ltype == "object":
+        return spec  # nothing but presence for opaque values (see the module doc)
+    if ltype == "datetime":  # a sanity range, not the reference's span (see the module doc)
+        lo_t, hi_t = nonnull.min(), nonnull.max()
+        spec.min = _time_bound(lo_t, hi_t - lo_t, pd.Timedelta(days=3653), -1)
+        spec.max = _time_bound(hi_t, hi_t - lo_t, pd.Timedelta(days=18263), +1)
+        return spec
     nunique = int(nonnull.nunique())
     if ltype in ("integer", "float", "duration"):
         x = nonnull.to_numpy(dtype="float64")

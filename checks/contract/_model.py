@@ -79,7 +79,7 @@ class Contract:
             "# allowed, unique, min_length, max_length, pattern. Add any Great Expectations 1.x expectation as",
             '# [[expectations]] with type = "expect_..." (or its class name) and its keyword arguments.',
             "# Types: integer, float, boolean, string, datetime, duration (min/max in seconds), object (nested or",
-            "# opaque values: only nullable is checked). Datetime columns get no inferred range; add min/max if wanted.",
+            "# opaque values: only nullable is checked). Datetime columns get a wide sanity range only; narrow it if wanted.",
         ]
         for key in ("source", "label_column", "classes", "allow_extra_columns"):
             if key in d:

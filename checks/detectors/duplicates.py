@@ -33,7 +33,8 @@ COARSE = 0.25  # coarser cells, for floods only (jittered copies spread over sev
 FLOOD_P = 1e-6  # Poisson tail probability below which a group's batch count is a flood
 FLOOD_MIN = 4  # a flood has at least this many copies in the batch
 MAX_NATURAL_CONFLICT = 0.05  # reference rows disagreeing with their own group's majority label, above which
-# a grid's conflicting-label rule is silent
+# a grid's conflicting-label rule is silent ...
+MIN_CONFLICTING_ROWS = 5  # ... and at least this many such rows (one noisy pair is no evidence of noisy labels)
 # (column of the partition table, kind, cell width or None for exact, grid offset in cells)
 GRIDS = (
     ("_dup_exact", "exact", None, 0.0),
@@ -145,16 +146,17 @@ def duplicate_finding(
     return BatchFinding("duplicate", score, fires, "duplicate:conflicting_label", reasons)
 
 
-def natural_conflict(ids: np.ndarray, labels: np.ndarray) -> float:
+def natural_conflict(ids: np.ndarray, labels: np.ndarray, min_conflicting: int = MIN_CONFLICTING_ROWS) -> float:
     """Among reference rows sharing a group with another reference row, the share whose label differs from the
-    group's majority (0.0 when no group has two rows)."""
+    group's majority (0.0 when fewer than ``min_conflicting`` rows differ: too little to tell)."""
     frame = pd.DataFrame({"id": ids, "label": labels}).astype({"label": object})
     size = frame.groupby("id")["id"].transform("size")
     shared = frame[size.to_numpy() > 1]
     if shared.empty:
         return 0.0
     majority = shared.groupby(["id", "label"]).size().groupby(level="id").max()
-    return float(1.0 - majority.sum() / len(shared))
+    disagreeing = len(shared) - int(majority.sum())
+    return 0.0 if disagreeing < min_conflicting else disagreeing / len(shared)
 
 
 def _conflicts(

@@ -121,12 +121,17 @@ def test_mixed_object_column_is_opaque_so_the_reference_passes() -> None:
 
 
 @pytest.mark.parametrize("tz", [None, "UTC", "Europe/Berlin", "America/New_York"])
-def test_datetime_columns_get_no_inferred_range(tz: str | None) -> None:
+def test_datetime_columns_get_only_a_sanity_range(tz: str | None) -> None:
     ref = pd.DataFrame({"t": pd.date_range("2024-03-01", periods=400, freq="h", tz=tz), "x": np.arange(400)})
     c = infer_contract(ref)
-    assert c.columns["t"].type == "datetime" and c.columns["t"].min is None and c.columns["t"].max is None
+    assert c.columns["t"].type == "datetime" and c.columns["t"].min.year == 2014 and c.columns["t"].max.year == 2074
     later = pd.DataFrame({"t": pd.date_range("2026-06-30", periods=50, freq="h", tz=tz), "x": np.arange(50)})
     assert _both(later, c).empty, "a later batch is not out of range because time moved on"
+    # found by review: with no range at all, epoch-zero defaults and far-future placeholders passed every check
+    odd = later.copy()
+    odd.loc[1, "t"] = pd.Timestamp("1970-01-01", tz=tz)
+    odd.loc[2, "t"] = pd.Timestamp("2099-12-31", tz=tz)
+    assert _both(odd, c)["reason"].tolist() == ["expect:in_range:t", "expect:in_range:t"]
     later.loc[3, "t"] = None
     assert _both(later, c)["reason"].tolist() == ["expect:not_null:t"]
     text = later.assign(t=later["t"].astype(str).where(later["t"].notna(), None))  # as CSV text, with offsets
