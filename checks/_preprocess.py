@@ -52,6 +52,17 @@ def _as_float(series: pd.Series) -> np.ndarray:
         return np.asarray(pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan))
 
 
+def _is_time(series: pd.Series) -> bool:
+    """A datetime column, also one of ``datetime.date`` objects (how pandas holds a Parquet ``date32``)."""
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return True
+    if not pd.api.types.is_object_dtype(series.dtype):
+        return False
+    from checks._frames import logical_type_of
+
+    return logical_type_of(series) == "datetime"
+
+
 def _str_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with string column names (a frame read from numpy may name them 0, 1, ...)."""
     if all(isinstance(c, str) for c in frame.columns):
@@ -95,8 +106,7 @@ class TabularPreprocessor:
     def fit(self, frame: pd.DataFrame) -> TabularPreprocessor:
         frame = _str_columns(frame)
         exclude = {str(c) for c in self.exclude}
-        columns = [c for c in frame.columns if c not in exclude
-                   and not pd.api.types.is_datetime64_any_dtype(frame[c].dtype)]
+        columns = [c for c in frame.columns if c not in exclude and not _is_time(frame[c])]
         if not columns:
             raise ChecksDataError("scoring:no_features", "the data has no feature columns to score")
         if len(frame) == 0:

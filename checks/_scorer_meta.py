@@ -27,13 +27,14 @@ def require_class_labels(y: pd.Series, name: str) -> None:
         return
     v = pd.to_numeric(y, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     v = v[np.isfinite(v)]
-    distinct = np.unique(v)
-    if len(distinct) > 20 and bool(np.any(distinct != np.round(distinct))):
+    distinct, counts = np.unique(v, return_counts=True)
+    fractional = bool(np.any(distinct != np.round(distinct)))
+    if len(distinct) > 20 and (fractional or float(np.median(counts)) < 5):
+        what = "non-integer values" if fractional else "values, most of them seen fewer than 5 times"
         raise ChecksConfigError(
             "scoring:continuous_label",
-            f"label column {name!r} holds {len(distinct)} distinct non-integer values (e.g. {distinct[1]:g}): it "
-            "looks continuous; label checks are for class labels, so leave --label-column out for a regression "
-            "target")
+            f"label column {name!r} holds {len(distinct)} distinct {what} (e.g. {distinct[1]:g}): it looks "
+            "continuous; label checks are for class labels, so leave --label-column out for a regression target")
 
 
 def describe_scorer(scorer: RowScorer) -> dict[str, Any]:

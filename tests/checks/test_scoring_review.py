@@ -135,3 +135,20 @@ def test_conflicting_labels_of_near_neighbours_are_ordinary_where_the_reference_
     ids, labels = np.array([1, 1, 1, 2, 2, 3], dtype=np.uint64), np.array([0, 0, 1, 1, 1, 0])
     assert natural_conflict(ids, labels, min_conflicting=1) == pytest.approx(0.2)
     assert natural_conflict(ids, labels) == 0.0  # one noisy pair is not noisy labels (found by review)
+
+
+def test_date_objects_are_not_features_and_integer_regression_targets_are_refused() -> None:
+    """Found by a second review: Parquet date32 columns (``datetime.date`` objects in pandas) stayed features and
+    quarantined ~23% of a clean batch; a price rounded to whole dollars passed as a class label."""
+    import datetime as dt
+
+    rng = np.random.default_rng(0)
+    days = [dt.date(2024, 5, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 30, 400)]
+    ref = pd.DataFrame({"a": rng.normal(size=400), "day": days})
+    later = ref.assign(day=[d + dt.timedelta(days=60) for d in days])
+    scorer = RowScorer().fit(ref)
+    assert "day" not in scorer.preprocessor_.feature_names_
+    assert scorer.score(later)["flagged"].sum() <= 8
+    prices = pd.DataFrame({"x": rng.normal(size=400), "price": rng.integers(100, 5000, 400)})
+    with pytest.raises(ChecksConfigError, match="seen fewer than 5 times"):
+        RowScorer(label_column="price").fit(prices)
