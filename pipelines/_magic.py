@@ -128,7 +128,9 @@ def _pickle_import(stream: BinaryIO, *, complete: bool) -> str | None:
             elif name in _GETS and arg not in memo:
                 return None
             stack.extend(item is pickletools.markobject for item in opcode.stack_after)
-            if name == "STOP" or (name in _CALLS and imported is not None):
+            if name == "STOP":  # finished without calling anything: loading it runs no code of the file's
+                return None
+            if name in _CALLS and imported is not None:
                 return imported
     except ValueError as exc:  # not opcodes (text), or the prefix ends inside the pickle
         if complete or not any(text in str(exc) for text in _TRUNCATED):

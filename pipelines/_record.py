@@ -58,7 +58,8 @@ def resolve_reference(ctx: dict[str, Any], state: Any, reference: str | None, wo
     config = ctx["config"]
     if reference:
         base = Path(config.path).parent if config.path else Path.cwd()
-        staged = tasks.stage_input(reference, str(work / "ref-input"), config.allowed_roots, str(base))
+        staged = tasks.stage_or_refuse(reference, str(work / "ref-input"), config.allowed_roots, str(base),
+                                       what="the reference ")
         return {"uri": redact_uri(reference), "path": staged["path"], "digest": staged["digest"],
                 "origin": "argument"}
     from provenance.hashing import file_digest

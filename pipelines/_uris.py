@@ -28,8 +28,8 @@ __all__ = ["redact_uri", "scrub", "one_line", "shown", "remote_inside"]
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)([^/?#]*)@")
 # a query parameter whose value is a credential: name=value up to the next "&" or "#"
 _SECRET_PARAM = re.compile(
-    r"(?i)([?&](?:[^=&#]*(?:token|sig|signature|secret|passw|pwd|key|credential|auth|session)[^=&#]*"
-    r"|x-amz-[^=&#]*|x-goog-[^=&#]*)=)([^&#]*)")
+    r"(?i)([?&](?:[a-z0-9_.-]*(?:token|secret|signature|passw(?:or)?d|credentials?)|sig|key|pwd|api[-_.]?key"
+    r"|access[-_.]?key|auth|authorization|session|x-amz-[^=&#]*|x-goog-[^=&#]*)=)([^&#]*)")
 
 
 def _secrets(uri: str) -> set[str]:
@@ -41,8 +41,9 @@ def _secrets(uri: str) -> set[str]:
             userinfo = match.group(2)
             password = userinfo.partition(":")[2]
             found |= {userinfo, unquote(userinfo), password, unquote(password)}
-        found |= {m.group(2) for m in _SECRET_PARAM.finditer(part)} | {
-            unquote(m.group(2)) for m in _SECRET_PARAM.finditer(part)}
+        if "://" in part:
+            found |= {m.group(2) for m in _SECRET_PARAM.finditer(part)} | {
+                unquote(m.group(2)) for m in _SECRET_PARAM.finditer(part)}
     return found - {""}
 
 
@@ -53,7 +54,9 @@ def redact_uri(uri: str) -> str:
         match = _USERINFO.match(part)
         if match is not None:
             part = f"{match.group(1)}***@{part[match.end():]}"
-        parts.append(_SECRET_PARAM.sub(lambda m: f"{m.group(1)}***", part))
+        if "://" in part:  # a query string only in a URL: "x?key=1.csv" is a local file's name
+            part = _SECRET_PARAM.sub(lambda m: f"{m.group(1)}***", part)
+        parts.append(part)
     return "::".join(parts)
 
 

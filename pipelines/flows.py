@@ -33,7 +33,7 @@ from pipelines._record import (
     resolve_reference,
     run_summary,
 )
-from pipelines._uris import redact_uri, scrub, shown
+from pipelines._uris import redact_uri, shown
 from pipelines.config import Config, load_config
 from pipelines.errors import PipelineConfigError, PipelineError, PipelineInputError
 from pipelines.policy import decide
@@ -43,7 +43,7 @@ __all__ = ["ingest_flow", "ingest"]
 
 # redacted URI -> the URI with its credentials, for runs started by ``ingest``: the flow run's parameters (which
 # Prefect stores and shows) get the redacted URI, and the flow reads with the real one
-_READ_URIS: dict[str, str] = {}
+_READ_URIS: dict[str, dict[str, str]] = {}  # per run (a random key): redacted URI -> URI with credentials
 
 
 def _require_reachable(address: str, timeout: float = 5.0) -> None:
@@ -52,10 +52,16 @@ def _require_reachable(address: str, timeout: float = 5.0) -> None:
     from urllib.parse import urlparse
 
     parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if parsed.scheme not in ("tcp", "tls") or not parsed.hostname or not parsed.port:
-        raise PipelineConfigError("config:dask_address", f"--dask-address {address!r} is not tcp://host:port")
+    if parsed.scheme not in ("tcp", "tls", "ws", "wss"):
+        return  # other transports (ucx, inproc): distributed itself reports what it cannot reach
     try:
-        socket.create_connection((parsed.hostname, parsed.port), timeout=timeout).close()
+        port = parsed.port
+    except ValueError:
+        port = None
+    if not parsed.hostname or not port:
+        raise PipelineConfigError("config:dask_address", f"--dask-address {address!r} is not scheme://host:port")
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=timeout).close()
     except OSError as exc:
         raise PipelineConfigError("config:dask_unreachable",
                                   f"no Dask scheduler answers at {address} ({exc.strerror or exc})") from exc
@@ -84,15 +90,16 @@ def _runner(name: str, address: str | None) -> Any:
 def ingest_flow(uri: str, source: str | None = None, reference: str | None = None,
                 label_column: str | None = None, source_column: str | None = None,
                 config_path: str | None = None, ledger_url: str | None = None, out_dir: str | None = None,
-                runner: str = "local") -> dict[str, Any]:
+                runner: str = "local", read_key: str | None = None) -> dict[str, Any]:
     """Ingest one dataset; returns the run's summary (``summary.json``) plus where things were written."""
     from provenance.config import ledger_url as resolve_ledger_url
 
     config = load_config(config_path)
     shown_uri = redact_uri(uri)  # recorded and printed; the URI with its credentials is only read
-    uri = _READ_URIS.get(uri, uri)
+    real = _READ_URIS.get(read_key or "", {})
+    uri = real.get(uri, uri)
     if reference:
-        reference = _READ_URIS.get(reference, reference)
+        reference = real.get(reference, reference)
     source = source or _default_source(shown_uri)
     src_cfg = config.source(source)
     label_column = label_column if label_column is not None else src_cfg.label_column
@@ -106,8 +113,8 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
         work = staging / "work"
         work.mkdir()
     except OSError as exc:  # nowhere to write even the summary: refused before the attempt begins
-        raise PipelineConfigError("config:bad_out", f"cannot write outputs under {out}: "
-                                  f"{exc.strerror or type(exc).__name__} ({exc.filename or out})") from exc
+        raise PipelineConfigError("config:bad_out", f"cannot write outputs under {shown(str(out))}: "
+                                  f"{exc.strerror or type(exc).__name__} ({shown(str(exc.filename or out))})") from exc
     ctx: dict[str, Any] = {"uri": shown_uri, "read_uri": uri, "source": source, "config": config,
                            "ledger_url": url, "out": out,
                            "staging": staging, "runner": runner, "label_column": label_column,
@@ -150,11 +157,7 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     logger = get_run_logger()
     base = Path(config.path).parent if config.path else Path.cwd()
     with _stage(ctx, "digest"):
-        try:
-            staged = tasks.stage_input(ctx["read_uri"], str(work), config.allowed_roots, str(base))
-        except OSError as exc:  # retried already: a host that refuses, a denied permission, a lost connection
-            why = scrub(f"{type(exc).__name__}: {exc}", ctx["read_uri"])
-            raise PipelineInputError("data:unreachable", f"cannot read {shown(ctx['read_uri'])}: {why}") from exc
+        staged = tasks.stage_or_refuse(ctx["read_uri"], str(work), config.allowed_roots, str(base))
     ctx["digest"] = staged["digest"]
     block = config.chunk_mb << 20
     with _stage(ctx, "read"):
@@ -278,17 +281,18 @@ def ingest(uri: str, *, source: str | None = None, reference: str | None = None,
     if runner not in ("local", "dask"):
         raise PipelineError("usage:runner", f"--runner must be 'local' or 'dask', not {runner!r}")
     flow_obj = ingest_flow.with_options(task_runner=_runner(runner, dask_address))
-    secret = {redact_uri(u): u for u in (uri, reference) if u and redact_uri(u) != u}
-    _READ_URIS.update(secret)
+    import secrets
+
+    read_key = secrets.token_hex(16)  # this run's own map: concurrent runs never read each other's URIs
+    _READ_URIS[read_key] = {redact_uri(u): u for u in (uri, reference) if u and redact_uri(u) != u}
     try:
         result: dict[str, Any] = flow_obj(redact_uri(uri), source=source,
                                           reference=redact_uri(reference) if reference else None,
                                           label_column=label_column, source_column=source_column,
                                           config_path=config_path, ledger_url=ledger_url, out_dir=out_dir,
-                                          runner=runner)
+                                          runner=runner, read_key=read_key)
     finally:
-        for key in secret:
-            _READ_URIS.pop(key, None)
+        _READ_URIS.pop(read_key, None)
     err = result.get("error")
     if err:
         raise PipelineInputError(err["code"], err["message"])

@@ -18,7 +18,7 @@ from prefect import task
 
 from pipelines import _preload, reading
 from pipelines._memory import release_freed_memory
-from pipelines.errors import PipelineError, PipelineInputError
+from pipelines.errors import PipelineConfigError, PipelineError, PipelineInputError
 
 __all__ = ["stage_input", "read_batch", "check_contract", "check_drift", "fit_scorer", "score_partition",
            "finalize_scores", "load_frame", "partition_count"]
@@ -81,6 +81,24 @@ def stage_input(uri: str, work_dir: str, allowed_roots: tuple[str, ...], base_di
         reading.require_regular_file(path, uri)
     return {"uri": reading.redact_uri(uri), "path": str(path), "digest": file_digest(path),
             "bytes": path.stat().st_size}
+
+
+def stage_or_refuse(uri: str, work_dir: str, allowed_roots: tuple[str, ...], base_dir: str,
+                    what: str = "") -> dict[str, Any]:
+    """``stage_input`` with what is left after its retries said in one line: a full or read-only local disk is
+    ``config:out_unwritable``, anything else (a refused connection, a denied permission) ``data:unreachable``."""
+    import errno
+
+    from pipelines._uris import scrub, shown
+
+    try:
+        return dict(stage_input(uri, work_dir, allowed_roots, base_dir))
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise PipelineConfigError("config:out_unwritable", f"cannot stage {what}{shown(uri)} under "
+                                      f"{shown(work_dir)}: {exc.strerror}") from exc
+        why = scrub(f"{type(exc).__name__}: {exc}", uri)
+        raise PipelineInputError("data:unreachable", f"cannot read {what}{shown(uri)}: {why}") from exc
 
 
 def check_unchanged(path: str, digest: str, uri: str) -> None:

@@ -71,6 +71,15 @@ def write_private_key(key: Ed25519PrivateKey, path: str | os.PathLike[str]) -> P
             os.link(tmp, p)  # atomic, and fails if another process got there first
         except FileExistsError as exc:
             raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}") from exc
+        except OSError:  # a filesystem without hard links (vfat, some network mounts): create it exclusively
+            try:
+                fd2 = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError as exc:
+                raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}") from exc
+            with os.fdopen(fd2, "wb") as fh:
+                fh.write(pem)
+                fh.flush()
+                os.fsync(fh.fileno())
     finally:
         tmp.unlink(missing_ok=True)
     return p

@@ -358,3 +358,7 @@ def test_unusable_out_and_dask_address_are_one_line_config_errors(tmp_path: Path
     assert main(["ingest", batch, "--ledger", ledger_url, "--out", str(tmp_path / "o"), "--runner", "dask",
                  "--dask-address", f"tcp://127.0.0.1:{port}"]) == 2
     assert "[config:dask_unreachable]" in capsys.readouterr().err and time.time() - t0 < 15
+    for bad in ("tcp://127.0.0.1:abc", "tcp://127.0.0.1:99999"):  # exit 70 before (found by a third review)
+        assert main(["ingest", batch, "--ledger", ledger_url, "--out", str(tmp_path / "o"), "--runner", "dask",
+                     "--dask-address", bad]) == 2
+        assert "[config:dask_address]" in capsys.readouterr().err

@@ -329,3 +329,17 @@ def test_chained_and_presigned_url_secrets_are_redacted(uri: str, secrets: list[
     for secret in secrets:
         assert secret not in shown_uri and secret not in message
     assert "***" in shown_uri and shown_uri.split("?")[0].endswith("/x.csv")
+
+
+def test_text_that_loads_as_a_pickle_without_calling_anything_is_data(tmp_path: Path) -> None:
+    """Found by a third review: 'cost' then 'NaN' then '2.5' decodes as GLOBAL ost.NaN ... STOP; a stream that
+    never calls what it names runs none of the file's code, and such label files were refused."""
+    for text in ("cost\nNaN\n2.5\n3.1\n4.0\n", "comment\nfine\n.\n"):
+        path = tmp_path / "one-column.csv"
+        path.write_text(text)
+        assert sniff_format(path) == "csv"
+
+
+def test_a_local_file_name_with_a_question_mark_is_not_a_query() -> None:
+    assert redact_uri("data/x?key=1.csv") == "data/x?key=1.csv"
+    assert redact_uri("https://h/x?author=a&keyword=b&key=S") == "https://h/x?author=a&keyword=b&key=***"
