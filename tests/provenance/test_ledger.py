@@ -139,7 +139,7 @@ def test_processes_racing_to_create_the_key_all_append(tmp_path: Path) -> None:
     """Found by review: two first appends at once both created the key; the loser failed (keys:exists) and its
     attempt was lost. The loser now reads the winner's key."""
     url = f"sqlite:///{tmp_path}/race/ledger.db"
-    ctx = mp.get_context("fork")
+    ctx = mp.get_context("spawn")  # fork after other tests started threads is unsafe
     barrier = ctx.Barrier(4)
     procs = [ctx.Process(target=_first_append, args=(url, barrier, i)) for i in range(4)]
     for p in procs:
