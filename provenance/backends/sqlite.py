@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ class SqliteStore(SqlStore):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(path), timeout=120, isolation_level=None, check_same_thread=False)
             self.conn.execute("pragma busy_timeout = 120000")
-            self.conn.execute("pragma journal_mode = wal")
+            _set_wal(self.conn)
             self.conn.execute("pragma synchronous = full")
             if self.conn.execute("select 1 from sqlite_master where name = 'checkpoints'").fetchone() is None:
                 if not create:
@@ -69,6 +70,20 @@ class SqliteStore(SqlStore):
                 self.conn.execute("commit")
         except sqlite3.DatabaseError as exc:
             raise _integrity(exc, self.path) from exc
+
+
+def _set_wal(conn: sqlite3.Connection, wait_s: float = 60.0) -> None:
+    """Switch to WAL. The switch needs the file to itself and SQLite does not wait for it (the busy timeout
+    does not apply), so processes creating one ledger at once would fail "database is locked": retry instead."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            conn.execute("pragma journal_mode = wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _integrity(exc: sqlite3.DatabaseError, path: Path) -> Exception:
