@@ -1,5 +1,5 @@
 """Column types beyond plain numbers and text: Parquet decimals, durations, dates, nested values; a batch always
-passes the contract inferred from it; datetime columns get no inferred range."""
+passes the contract inferred from it; datetime columns get only a wide sanity range."""
 
 from __future__ import annotations
 
