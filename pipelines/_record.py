@@ -129,7 +129,7 @@ def run_summary(ctx: dict[str, Any], decision: Decision, scores: pd.DataFrame, f
     outs = {n: file_digest(staging / n) for n in ("clean.parquet", "quarantine.parquet", "scores.parquet")
             if (staging / n).exists()}
     return {
-        "source": {"name": ctx["source"], "uri": redact_uri(ctx["uri"]), "digest": ctx["digest"],
+        "source": {"name": ctx["source"], "uri": ctx["uri"], "digest": ctx["digest"],
                    "format": ctx["format"], "rows": ctx["rows"], "columns": ctx["columns"]},
         "label_column": ctx["label_column"], "source_column": ctx["source_column"],
         "verdict": decision.verdict, "reasons": decision.reasons, "checks": decision.checks,
@@ -160,7 +160,7 @@ def error_summary(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:
     code = str(getattr(exc, "code", "data:error"))
     message = one_line(scrub(str(exc), str(ctx.get("read_uri") or ctx["uri"])))
     return {
-        "source": {"name": ctx["source"], "uri": redact_uri(ctx["uri"]), "digest": ctx.get("digest")},
+        "source": {"name": ctx["source"], "uri": ctx["uri"], "digest": ctx.get("digest")},
         "verdict": "error", "reasons": [code], "checks": {}, "counts": {},
         "error": {"code": code, "message": message, "exit_code": int(getattr(exc, "exit_code", ERROR_EXIT))},
         "config_digest": ctx["config"].digest(), "code_version": _code_version(), "outputs": {},
@@ -191,7 +191,7 @@ def record_attempt(ctx: dict[str, Any], summary: dict[str, Any], staging: Path) 
     out: Path = ctx["out"]
     digests = {p.name: file_digest(p) for p in sorted(staging.iterdir()) if p.is_file()}
     src_digest = ctx.get("digest")
-    uri = redact_uri(ctx["uri"])  # the ledger never holds a URL's credentials (nor a digest of them)
+    uri = ctx["uri"]  # redacted by the flow: the ledger never holds a URL's credentials (nor a digest of them)
     src_name = uri
     if src_digest is None:  # no bytes to name (missing file, refused root): name the URI's text instead
         src_digest = "sha256:" + hashlib.sha256(uri.encode("utf-8")).hexdigest()

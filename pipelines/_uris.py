@@ -42,8 +42,8 @@ def _secrets(uri: str) -> set[str]:
             password = userinfo.partition(":")[2]
             found |= {userinfo, unquote(userinfo), password, unquote(password)}
         if "://" in part:
-            found |= {m.group(2) for m in _SECRET_PARAM.finditer(part)} | {
-                unquote(m.group(2)) for m in _SECRET_PARAM.finditer(part)}
+            for m in _SECRET_PARAM.finditer(part):
+                found |= {m.group(2), unquote(m.group(2))}
     return found - {""}
 
 

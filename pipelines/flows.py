@@ -115,6 +115,7 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
     except OSError as exc:  # nowhere to write even the summary: refused before the attempt begins
         raise PipelineConfigError("config:bad_out", f"cannot write outputs under {shown(str(out))}: "
                                   f"{exc.strerror or type(exc).__name__} ({shown(str(exc.filename or out))})") from exc
+    # ctx["uri"] is what is recorded and printed (redacted once, here); ctx["read_uri"] only reads the data
     ctx: dict[str, Any] = {"uri": shown_uri, "read_uri": uri, "source": source, "config": config,
                            "ledger_url": url, "out": out,
                            "staging": staging, "runner": runner, "label_column": label_column,

@@ -157,23 +157,23 @@ class Ledger:
     # --- keys ------------------------------------------------------------------------------------------------
     def signing_key(self) -> Any:
         """The private signing key, created beside the ledger on first need."""
-        if self._key is None:  # another process may have created it since this ledger was opened
-            self._key = config.resolve_signing_key(self._key_spec, self.url, create=False)
-            if self._key is not None:
-                self.__dict__.pop("trusted", None)
-                self.__dict__.pop("approvers", None)
         if self._key is None:
-            with self.store.read():
-                entries = self.store.size()
-            if entries:  # fail closed: a new key would sign this history, and nobody trusts it
-                raise ProvenanceConfigError(
-                    "ledger:no_signing_key",
-                    f"the ledger {self.store.describe()} has {entries} entries but its signing key is not at "
-                    f"{config.default_key_path(self.url)}: point $TRAINGUARD_SIGNING_KEY at it (for PostgreSQL, "
-                    "or $TRAINGUARD_HOME at its directory); trainguard creates a key only for an empty ledger",
-                )
-            self._key = config.resolve_signing_key(self._key_spec, self.url, create=True)
-            self.__dict__.pop("trusted", None)  # the new key is now the default trusted key
+            # another process may have created it since this ledger was opened
+            key = config.resolve_signing_key(self._key_spec, self.url, create=False)
+            if key is None:
+                with self.store.read():
+                    entries = self.store.size()
+                if entries:  # fail closed: a new key would sign this history, and nobody trusts it
+                    raise ProvenanceConfigError(
+                        "ledger:no_signing_key",
+                        f"the ledger {self.store.describe()} has {entries} entries but its signing key is not at "
+                        f"{config.default_key_path(self.url)}: point $TRAINGUARD_SIGNING_KEY at it (for "
+                        "PostgreSQL, or $TRAINGUARD_HOME at its directory); trainguard creates a key only for an "
+                        "empty ledger",
+                    )
+                key = config.resolve_signing_key(self._key_spec, self.url, create=True)
+            self._key = key
+            self.__dict__.pop("trusted", None)  # the key is now the default trusted key
             self.__dict__.pop("approvers", None)
         return self._key
 

@@ -57,32 +57,31 @@ def write_private_key(key: Ed25519PrivateKey, path: str | os.PathLike[str]) -> P
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    if p.exists():
-        raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}")
     tmp = p.with_name(f".{p.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
+        if p.exists():
+            raise FileExistsError(p)
+        _write_new(tmp, pem)
         try:
             os.link(tmp, p)  # atomic, and fails if another process got there first
-        except FileExistsError as exc:
-            raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}") from exc
+        except FileExistsError:
+            raise
         except OSError:  # a filesystem without hard links (vfat, some network mounts): create it exclusively
-            try:
-                fd2 = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError as exc:
-                raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}") from exc
-            with os.fdopen(fd2, "wb") as fh:
-                fh.write(pem)
-                fh.flush()
-                os.fsync(fh.fileno())
+            _write_new(p, pem)
+    except FileExistsError as exc:
+        raise ProvenanceConfigError("keys:exists", f"key file already exists, not overwriting: {p}") from exc
     finally:
         tmp.unlink(missing_ok=True)
     return p
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (mode 0600; ``FileExistsError`` if it exists) holding ``data``, synced to disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def load_private_key(spec: str | os.PathLike[str]) -> Ed25519PrivateKey:
