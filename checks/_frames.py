@@ -304,7 +304,7 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         else:
             frame = pd.read_csv(p, sep=_csv_sep(p), encoding="utf-8", encoding_errors="strict")
     except UnicodeDecodeError as exc:
-        raise ChecksDataError("data:not_utf8", f"{p}: bytes at offset {exc.start} are not valid UTF-8") from None
+        raise ChecksDataError("data:encoding", f"{p}: bytes at offset {exc.start} are not valid UTF-8") from None
     except pd.errors.EmptyDataError:
         raise ChecksDataError("data:empty_file", f"{p}: the file has no header and no rows") from None
     except (pd.errors.ParserError, ValueError, OSError) as exc:
@@ -341,7 +341,7 @@ def iter_chunks(path: str | Path, *, chunk_rows: int = 100_000) -> Iterator[tupl
                 offset += len(part)
     except UnicodeDecodeError as exc:
         raise ChecksDataError(
-            "data:not_utf8", f"{p}: bytes near row {offset} (offset {exc.start} in a block) are not valid UTF-8"
+            "data:encoding", f"{p}: bytes near row {offset} (offset {exc.start} in a block) are not valid UTF-8"
         ) from None
     except pd.errors.EmptyDataError:
         raise ChecksDataError("data:empty_file", f"{p}: the file has no header and no rows") from None

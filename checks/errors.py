@@ -34,7 +34,7 @@ class ChecksDataError(ChecksError):
 
 # Reason codes raised by checks.contract / checks.drift / checks._frames (failure rows use expect:/schema: codes).
 CONTRACT_ERROR_CODES: tuple[str, ...] = (
-    "data:not_found", "data:empty_file", "data:not_utf8", "data:unreadable", "data:empty_reference",
+    "data:not_found", "data:empty_file", "data:encoding", "data:unreadable", "data:empty_reference",
     "data:duplicate_column", "data:profile_unreadable", "data:profile_digest",
     "config:contract_toml", "config:contract_key", "config:contract_type", "config:contract_range",
     "config:contract_pattern", "config:contract_expectation", "config:contract_unreadable", "config:contract_value",

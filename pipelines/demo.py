@@ -71,6 +71,10 @@ def main(out: Path | None = None) -> int:
     tp = int((truth["quarantined"] & truth["is_poison"]).sum())
     _say(f"  poison caught {tp} / {int(truth['is_poison'].sum())}; clean rows quarantined {fp} / "
          f"{int((~truth['is_poison']).sum())}; rows scored {len(scores)}")
+    missed = [str(kind) for kind, rec in by_kind.iterrows() if int(rec["sum"]) == 0]
+    if missed:
+        _say(f"  not caught on this sample: {', '.join(missed)} (these rows are in the approved clean.parquet; "
+             "see the README's demo section)")
 
     _say("\n== 4. the gate (what a training script calls first)")
     record = require_approved(out / "batch" / "clean.parquet")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -322,11 +321,3 @@ def _run_gx_group(frame: pd.DataFrame, rules: list[Rule]) -> list[tuple[Rule, di
         out.append((rule, dict(r.result or {}) if r.success is False or err else {}, err))
     return out
 
-
-def regex_ok(pattern: str) -> bool:
-    """Whether a pattern compiles."""
-    try:
-        re.compile(pattern)
-    except re.error:
-        return False
-    return True

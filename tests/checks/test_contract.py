@@ -185,7 +185,7 @@ def test_non_utf8_bytes(contract: Contract, ref: pd.DataFrame, tmp_path: pytest.
     p.write_bytes("color\nr\xfcd\n".encode("latin-1"))
     with pytest.raises(ChecksDataError) as info:
         read_frame(p)
-    assert info.value.code == "data:not_utf8" and "latin1.csv" in info.value.message
+    assert info.value.code == "data:encoding" and "latin1.csv" in info.value.message
 
 
 def test_empty_file_and_empty_frame(contract: Contract, tmp_path: pytest.TempPathFactory) -> None:
@@ -329,7 +329,7 @@ def test_read_chunks_from_files(contract: Contract, ref: pd.DataFrame, tmp_path:
     (tmp_path / "bad.csv").write_bytes(b"age,color\n" + b"1,red\n" * 5 + b"2,r\xfcd\n")
     with pytest.raises(ChecksDataError) as info:
         list(read_chunks(tmp_path / "bad.csv", chunk_rows=2))
-    assert info.value.code == "data:not_utf8"
+    assert info.value.code == "data:encoding"
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(ChecksDataError):
         list(read_chunks(tmp_path / "broken.parquet"))
