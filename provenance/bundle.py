@@ -21,10 +21,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import LedgerIntegrityError, ProvenanceInputError
+from provenance.errors import ProvenanceInputError
+from provenance.hashing import read_regular
 from provenance.ledger import Ledger
 from provenance.signing import TrustedKeys, key_id, public_key_b64
-from provenance.verify import VerifyReport, parse_checkpoint, verify_contents
+from provenance.verify import (
+    CHECKPOINT_EXPECTED,
+    VerifyReport,
+    parse_checkpoint,
+    require_checkpoint,
+    verify_contents,
+)
 
 __all__ = ["export_bundle", "verify_bundle", "read_checkpoint"]
 
@@ -56,16 +63,19 @@ def export_bundle(ledger: Ledger, out: str | os.PathLike[str]) -> dict[str, Any]
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint saved as JSON (e.g. a bundle's ``checkpoint.json``)."""
+    """A checkpoint saved as JSON (e.g. a bundle's ``checkpoint.json``). A file that is not a checkpoint at all is
+    ``input:bad_checkpoint`` (exit 2); whether its signature and root check out is the ledger's check (exit 3)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProvenanceInputError("input:missing_file", f"cannot read checkpoint file {p}") from exc
+        body = read_regular(p)
+    except ProvenanceInputError as exc:
+        raise ProvenanceInputError(exc.code, f"cannot read checkpoint file {p} ({exc})") from exc
     try:
-        return parse_checkpoint(text, where=str(p))
-    except LedgerIntegrityError as exc:  # a file the auditor named that is no checkpoint: bad input, not tampering
-        raise ProvenanceInputError("input:bad_checkpoint", f"{p} is not a checkpoint file ({exc})") from exc
+        cp = json.loads(body.decode("utf-8"))
+    except ValueError as exc:  # not UTF-8 or not JSON: a file the auditor named, so bad input, not tampering
+        raise ProvenanceInputError("input:bad_checkpoint", f"{p} is not a checkpoint (not JSON text): expected "
+                                   f"{CHECKPOINT_EXPECTED}") from exc
+    return require_checkpoint(cp, where=str(p))
 
 
 def _entries(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -91,5 +101,6 @@ def verify_bundle(
     with open(d / ENTRIES, "rb") as fh:
         size = sum(1 for _ in fh)
     return verify_contents(
-        _entries(d / ENTRIES), size=size, latest=checkpoint, trusted=trusted, earlier=[dict(e) for e in earlier]
+        _entries(d / ENTRIES), size=size, latest=checkpoint, trusted=trusted,
+        earlier=[require_checkpoint(e, where="an earlier checkpoint") for e in earlier],
     )

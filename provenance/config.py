@@ -82,7 +82,8 @@ def resolve_trusted(spec: TrustedSpec, own: Ed25519PrivateKey | None) -> Trusted
         return TrustedKeys.from_file(env, what="$TRAINGUARD_TRUSTED_KEYS file")
     if own is not None:
         return TrustedKeys.of([own.public_key()], source="the ledger's own signing key")
-    return TrustedKeys({}, source="no trusted keys (no signing key, no $TRAINGUARD_TRUSTED_KEYS)")
+    return TrustedKeys({}, source="the ledger's own signing key (the default, not found; $TRAINGUARD_TRUSTED_KEYS "
+                                  "is not set)")
 
 
 def resolve_approvers(spec: TrustedSpec, trusted: TrustedKeys) -> TrustedKeys:

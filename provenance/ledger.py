@@ -39,7 +39,7 @@ from provenance.merkle import (
 )
 from provenance.merkle import verify_inclusion as _verify_inclusion
 from provenance.signing import TrustedKeys, key_id, public_key_b64, sign_checkpoint
-from provenance.verify import VerifyReport, parse_checkpoint, verify_contents
+from provenance.verify import VerifyReport, parse_checkpoint, require_checkpoint, verify_contents
 
 __all__ = ["open_ledger", "Ledger", "AppendResult", "LedgerRecord"]
 
@@ -201,6 +201,10 @@ class Ledger:
         return origin
 
     # --- writing ---------------------------------------------------------------------------------------------
+    def require_writable(self) -> None:
+        """Raise ``ledger:read_only`` (exit 2) when this process could not append here; writes nothing."""
+        self.store.require_writable()
+
     def append(self, statement: Mapping[str, Any]) -> AppendResult:
         """Durably append ``statement`` (validated; ``predicate.previous`` is set here) and sign a checkpoint."""
         validate_statement(statement)
@@ -358,7 +362,7 @@ class Ledger:
     def require_contains(self, seen: Mapping[str, Any]) -> None:
         """Fail closed unless the latest signed checkpoint extends ``seen`` (a checkpoint signed earlier, e.g. the
         one a previous gate run returned): a ledger rolled back or forked since then raises."""
-        self.trusted.check_checkpoint(dict(seen))
+        self.trusted.check_checkpoint(require_checkpoint(seen, where="the earlier checkpoint given"))
         with self.store.read():
             cp = self.checkpoint()
             old, old_root = int(seen["tree_size"]), str(seen["root_hash"])
@@ -429,7 +433,7 @@ class Ledger:
             return verify_contents(
                 self.store.iter_entries(), size=size, latest=latest, trusted=self.trusted,
                 checkpoints=checkpoints, stored_nodes=self.store.all_nodes(),
-                earlier=[dict(e) for e in earlier], all_signatures=all_signatures,
+                earlier=[require_checkpoint(e, where="an earlier checkpoint") for e in earlier], all_signatures=all_signatures,
                 index_rows=self.store.index_rows,
             )
 

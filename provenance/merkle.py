@@ -7,11 +7,12 @@ is folded on the fly from its perfect parts.
 
 Example::
 
-    >>> from provenance.merkle import leaf_hash, root_from_leaves, inclusion_proof, verify_inclusion
+    >>> from provenance.merkle import build_nodes, inclusion_proof, leaf_hash, root_from_leaves, verify_inclusion
     >>> leaves = [leaf_hash(bytes([i])) for i in range(5)]
     >>> root = root_from_leaves(leaves)
     >>> nodes = build_nodes(leaves)
-    >>> verify_inclusion(3, 5, leaves[3], inclusion_proof(3, 5, nodes.__getitem__), root)
+    >>> proof = inclusion_proof(3, 5, lambda ids: {i: nodes[i] for i in ids})  # get: node ids -> {id: hash}
+    >>> verify_inclusion(3, 5, leaves[3], proof, root)
     True
 """
 

@@ -41,6 +41,7 @@ __all__ = [
     "TrustedKeys",
     "sign_checkpoint",
     "sign_bytes",
+    "checkpoint_shape_problem",
 ]
 
 CHECKPOINT_FIELDS = ("origin", "tree_size", "root_hash", "timestamp", "key_id", "signature")
@@ -150,6 +151,23 @@ def sign_checkpoint(
     return body
 
 
+def checkpoint_shape_problem(cp: object) -> str | None:
+    """Why ``cp`` is not a checkpoint document at all (None when it has exactly the checkpoint fields, with
+    ``tree_size`` a non-negative integer and the others strings). Says nothing about its signature or root."""
+    if not isinstance(cp, Mapping):
+        return f"a JSON {type(cp).__name__}, not an object"
+    missing = [f for f in CHECKPOINT_FIELDS if f not in cp]
+    extra = sorted(str(f) for f in cp if f not in CHECKPOINT_FIELDS)
+    if missing or extra:
+        return "; ".join(part for part in (f"no {', '.join(missing)}" if missing else "",
+                                           f"unexpected {', '.join(extra[:6])}" if extra else "") if part)
+    size = cp["tree_size"]
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return f"tree_size is {size!r}, not a non-negative integer"
+    wrong = [f for f in CHECKPOINT_FIELDS if f != "tree_size" and not isinstance(cp[f], str)]
+    return f"{', '.join(wrong)} not a string" if wrong else None
+
+
 class TrustedKeys:
     """The public keys a verifier accepts, by key id."""
 
@@ -176,7 +194,7 @@ class TrustedKeys:
             if not text or text.startswith("#"):
                 continue
             keys.append(public_key_from_b64(text.split()[0], where=f"{p} line {n}"))
-        return cls.of(keys, source=str(p))
+        return cls.of(keys, source=f"{what} {p}")
 
     def __contains__(self, kid: object) -> bool:
         return kid in self.keys
@@ -199,7 +217,17 @@ class TrustedKeys:
         return True
 
     def check_checkpoint(self, cp: Mapping[str, Any], *, index: int | None = None) -> None:
-        """Raise ``LedgerIntegrityError`` unless ``cp`` is well formed and signed by a trusted key."""
+        """Raise ``LedgerIntegrityError`` unless ``cp`` is well formed and signed by a trusted key.
+
+        With no trusted key at all nothing can be checked: that is missing configuration, not a ledger that fails
+        its check, so it raises ``ProvenanceConfigError`` (``keys:missing``, exit 2) instead (still fail closed).
+        """
+        if not self.keys:
+            raise ProvenanceConfigError(
+                "keys:missing", f"no trusted keys to check the ledger's signed checkpoint with: none from "
+                f"{self.source}; write the ledger's public keys to a file with `trainguard keys > trusted.txt` where "
+                "its signing key is, then pass --trusted-keys trusted.txt or set TRAINGUARD_TRUSTED_KEYS=trusted.txt",
+            )
         if not isinstance(cp, Mapping) or set(cp) != set(CHECKPOINT_FIELDS):
             found = sorted(cp) if isinstance(cp, Mapping) else type(cp).__name__
             raise LedgerIntegrityError(

@@ -13,11 +13,15 @@ from hashlib import sha256 as _sha256
 from typing import Any
 
 from provenance.entries import index_row, parse_entry
-from provenance.errors import LedgerIntegrityError
+from provenance.errors import LedgerIntegrityError, ProvenanceInputError
 from provenance.merkle import EMPTY_ROOT, Frontier
-from provenance.signing import TrustedKeys
+from provenance.signing import CHECKPOINT_FIELDS, TrustedKeys, checkpoint_shape_problem
 
-__all__ = ["VerifyReport", "verify_contents", "parse_checkpoint"]
+__all__ = ["VerifyReport", "verify_contents", "parse_checkpoint", "require_checkpoint"]
+
+#: What a checkpoint given by a caller (``--checkpoint FILE``, ``seen=``, ``earlier=``) must look like.
+CHECKPOINT_EXPECTED = (f"a JSON object with exactly the fields {', '.join(CHECKPOINT_FIELDS)}, as in an export's "
+                       "checkpoint.json or the \"checkpoint\" member of a gate's --json output")
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,22 @@ def parse_checkpoint(body: bytes | str, *, where: str) -> dict[str, Any]:
     if not isinstance(cp, dict) or not isinstance(cp.get("tree_size"), int) or not isinstance(cp.get("root_hash"), str):
         raise LedgerIntegrityError("ledger:corrupt_checkpoint", f"{where} is not a checkpoint")
     return cp
+
+
+def require_checkpoint(cp: object, *, where: str) -> dict[str, Any]:
+    """``cp`` as a checkpoint dict, or ``ProvenanceInputError`` (``input:bad_checkpoint``, exit 2) when the caller
+    gave a document that is not a checkpoint at all (say a whole gate or proof document). A checkpoint of the right
+    shape is returned as it is: whether its signature and root check out is for ``TrustedKeys.check_checkpoint``
+    and the ledger (exit 3)."""
+    problem = checkpoint_shape_problem(cp)
+    if problem is None and isinstance(cp, Mapping):
+        return dict(cp)
+    if isinstance(cp, Mapping) and checkpoint_shape_problem(cp.get("checkpoint")) is None:
+        raise ProvenanceInputError(
+            "input:bad_checkpoint", f"{where} is not a checkpoint but holds one under \"checkpoint\" (a gate's or "
+            "proof's --json output): use that member (`jq .checkpoint FILE > checkpoint.json` saves it)")
+    raise ProvenanceInputError("input:bad_checkpoint", f"{where} is not a checkpoint ({problem}): expected "
+                               f"{CHECKPOINT_EXPECTED}")
 
 
 def verify_contents(

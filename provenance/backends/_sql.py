@@ -62,6 +62,12 @@ class SqlStore:
         """A read transaction seeing one consistent snapshot."""
         raise NotImplementedError
 
+    def require_writable(self) -> None:
+        """Raise ``ledger:read_only`` (exit 2) when this connection cannot append: take the write lock, write
+        nothing."""
+        with self.write():
+            pass
+
     def close(self) -> None:
         self.conn.close()
 

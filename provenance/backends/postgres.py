@@ -51,11 +51,26 @@ class PostgresStore(SqlStore):
                 yield
         except psycopg.OperationalError as exc:
             raise ProvenanceConfigError("ledger:unreachable", f"{_redact(self.url)}: {exc}") from exc
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction) as exc:
+            raise _read_only(self.url, exc) from exc
         except psycopg.DatabaseError as exc:
             raise LedgerIntegrityError(
                 "ledger:corrupt_store", f"PostgreSQL ledger {_redact(self.url)} failed",
                 expected="a consistent ledger", found=str(exc).strip(),
             ) from exc
+
+    def require_writable(self) -> None:
+        """Raise ``ledger:read_only`` (exit 2) when this role cannot append (a read-only role or standby): the
+        advisory lock alone would not show it."""
+        with self.write():
+            row = self.conn.execute(
+                "select pg_is_in_recovery() or current_setting('transaction_read_only') = 'on' or not "
+                "(has_table_privilege('entries', 'INSERT') and has_table_privilege('nodes', 'INSERT') and "
+                "has_table_privilege('subjects', 'INSERT') and has_table_privilege('checkpoints', 'INSERT') and "
+                "has_table_privilege('meta', 'INSERT,UPDATE'))").fetchone()
+        if row is not None and row[0]:
+            raise _read_only(self.url, "the role may not insert into the ledger's tables (or the server is "
+                                       "read-only)")
 
     @contextmanager
     def read(self) -> Iterator[None]:
@@ -65,6 +80,11 @@ class PostgresStore(SqlStore):
                 yield
         except psycopg.OperationalError as exc:
             raise ProvenanceConfigError("ledger:unreachable", f"{_redact(self.url)}: {exc}") from exc
+
+
+def _read_only(url: str, why: object) -> ProvenanceConfigError:
+    return ProvenanceConfigError("ledger:read_only", f"PostgreSQL ledger {_redact(url)} cannot be written: "
+                                 f"{' '.join(str(why).split())} (grant the role INSERT on the ledger's tables)")
 
 
 def _redact(url: str) -> str:

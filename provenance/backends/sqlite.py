@@ -60,6 +60,17 @@ class SqliteStore(SqlStore):
         except sqlite3.DatabaseError as exc:
             raise _integrity(exc, self.path) from exc
 
+    def require_writable(self) -> None:
+        """Write a row and roll it back: the write lock alone is granted to a read-only connection."""
+        try:
+            self.conn.execute("begin immediate")
+            try:
+                self.conn.execute("insert or replace into meta (key, value) values ('write_probe', '')")
+            finally:
+                self.conn.execute("rollback")
+        except sqlite3.DatabaseError as exc:
+            raise _integrity(exc, self.path) from exc
+
     @contextmanager
     def read(self) -> Iterator[None]:
         try:

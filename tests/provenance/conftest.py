@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +75,27 @@ def raw_sql(led: Ledger) -> Callable[..., Any]:
             return []
 
     return run
+
+
+@contextmanager
+def unblocked(fifo: Path, after: float = 5.0) -> Iterator[None]:
+    """Guard against a regression that opens ``fifo`` for reading (it would block forever): after ``after`` seconds
+    a writer opens and closes it, so the reader gets EOF and the test fails instead of hanging the suite."""
+    stop = threading.Event()
+
+    def writer() -> None:
+        if stop.wait(after):
+            return
+        while not stop.is_set():
+            try:
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO until a reader has it open
+            except OSError:
+                stop.wait(0.05)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from provenance.bundle import read_checkpoint
 from provenance.entries import make_statement
-from provenance.errors import LedgerIntegrityError, NotApprovedError
+from provenance.errors import (
+    LedgerIntegrityError,
+    NotApprovedError,
+    ProvenanceConfigError,
+    ProvenanceInputError,
+)
 from provenance.gate import append_override, make_override, require_approved
-from provenance.hashing import file_digest
+from provenance.hashing import file_digest, path_digest
 from provenance.ledger import Ledger, open_ledger
 from provenance.signing import TrustedKeys, generate_private_key, load_private_key, public_key_b64
-from tests.provenance.conftest import raw_sql
+from tests.provenance.conftest import raw_sql, unblocked
 
 
 def _data(tmp_path: Path, name: str, text: str) -> Path:
@@ -170,3 +179,117 @@ def test_a_ledger_that_extends_the_checkpoint_seen_passes(ledger: Ledger, tmp_pa
     forged = {**seen, "root_hash": "00" * 32}
     with pytest.raises(LedgerIntegrityError):  # a checkpoint not signed by a trusted key (or another tree)
         require_approved(p, ledger=ledger, seen=forged)
+
+
+def test_an_approved_directory_with_a_symlinked_subdirectory_added_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+    """Found by review (F1): after a symlinked subdirectory of poisoned data was added to an approved directory the
+    gate still passed it (its digest skipped the link), while pandas/pyarrow read the linked files too."""
+    dset = tmp_path / "dset"
+    dset.mkdir()
+    _data(dset, "part-0.csv", "x,y\n1,0\n")
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    _data(evil, "part-1.csv", "x,y\n9,1\n")
+    append_override(ledger, path_digest(dset), reason="dir approved", approver_key=ledger.signing_key())
+    assert require_approved(dset, ledger=ledger).verdict == "override"
+    os.symlink(evil, dset / "more")
+    with pytest.raises(ProvenanceInputError, match="more") as err:
+        require_approved(dset, ledger=ledger)
+    assert err.value.code == "input:symlink" and err.value.exit_code == 2
+
+
+@pytest.mark.timeout(60)
+def test_the_gate_refuses_a_fifo_without_blocking(ledger: Ledger, tmp_path: Path) -> None:
+    """Found by review (F1): the gate hung in open() on a FIFO."""
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    with unblocked(fifo), pytest.raises(ProvenanceInputError, match="FIFO") as err:
+        require_approved(fifo, ledger=ledger)
+    assert err.value.code == "input:not_a_file" and err.value.exit_code == 2
+
+
+def _documents(ledger: Ledger, tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A checkpoint, and a gate's --json output and a proof document that both hold it."""
+    p = _data(tmp_path, "cp.csv", "cp")
+    ledger.append(_entry(p, "approved"))
+    rec = require_approved(p, ledger=ledger)
+    gate_doc = {"approved": True, "path": str(p), "digest": file_digest(p), "verdict": rec.verdict,
+                "leaf_index": rec.index, "tree_size": rec.checkpoint["tree_size"],
+                "root_hash": rec.checkpoint["root_hash"], "checkpoint": rec.checkpoint}
+    return dict(rec.checkpoint), gate_doc, ledger.prove(file_digest(p))
+
+
+def test_a_document_that_is_not_a_checkpoint_is_bad_input_not_tampering(ledger: Ledger, tmp_path: Path) -> None:
+    """Found by review (F5): ``--checkpoint`` given a whole gate or proof document was exit 3 ``ledger:bad_checkpoint``
+    ("ledger integrity failure"). It is exit 2 ``input:bad_checkpoint``, naming the file and what was expected."""
+    cp, gate_doc, proof = _documents(ledger, tmp_path)
+    for name, doc in (("gate.json", gate_doc), ("proof.json", proof), ("list.json", [cp]), ("part.json",
+                      {k: v for k, v in cp.items() if k != "signature"})):
+        path = tmp_path / name
+        path.write_text(json.dumps(doc))
+        with pytest.raises(ProvenanceInputError, match=name) as err:
+            read_checkpoint(path)
+        assert err.value.code == "input:bad_checkpoint" and err.value.exit_code == 2
+        assert ("expected a JSON object with exactly the fields origin, tree_size" in err.value.message
+                or 'holds one under "checkpoint"' in err.value.message)
+    assert "jq .checkpoint" in str(_refusal(tmp_path / "gate.json"))
+    assert "exactly the fields" in str(_refusal(tmp_path / "list.json"))
+    (tmp_path / "latin1.json").write_bytes(b'{"origin": "\xe9"}')
+    assert _refusal(tmp_path / "latin1.json").code == "input:bad_checkpoint"
+    for doc in (gate_doc, proof):  # the same through the Python API (require_approved(seen=...), verify(earlier=...))
+        with pytest.raises(ProvenanceInputError) as err:
+            require_approved(tmp_path / "cp.csv", ledger=ledger, seen=doc)
+        assert err.value.code == "input:bad_checkpoint"
+        with pytest.raises(ProvenanceInputError):
+            ledger.verify(earlier=[doc])
+    (tmp_path / "cp.json").write_text(json.dumps(cp))
+    assert read_checkpoint(tmp_path / "cp.json") == cp
+
+
+def _refusal(path: Path) -> ProvenanceInputError:
+    with pytest.raises(ProvenanceInputError) as err:
+        read_checkpoint(path)
+    return err.value
+
+
+@pytest.mark.timeout(60)
+def test_a_fifo_given_as_checkpoint_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "cp.json"
+    os.mkfifo(fifo)
+    with unblocked(fifo):
+        assert _refusal(fifo).code == "input:not_a_file"
+
+
+def test_a_well_formed_checkpoint_that_does_not_check_out_is_still_an_integrity_failure(
+        ledger: Ledger, tmp_path: Path) -> None:
+    cp, _, _ = _documents(ledger, tmp_path)
+    for name, forged in (("root", {**cp, "root_hash": "00" * 32}), ("key", {**cp, "key_id": "ab" * 32})):
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(forged))
+        with pytest.raises(LedgerIntegrityError) as err:
+            require_approved(tmp_path / "cp.csv", ledger=ledger, seen=read_checkpoint(path))
+        assert err.value.exit_code == 3 and err.value.code in ("ledger:bad_signature", "ledger:untrusted_key")
+
+
+def test_no_trusted_keys_is_a_config_error_not_an_integrity_failure(
+        ledger: Ledger, ledger_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review (F5): a reader with no trusted keys (the ledger's key file absent and no
+    $TRAINGUARD_TRUSTED_KEYS, or an empty --trusted-keys file) got exit 3 ``ledger:untrusted_key`` and a garbled
+    message. It is exit 2 ``keys:missing``, saying how to configure trusted keys; still refused (fail closed)."""
+    p = _data(tmp_path, "t.csv", "t")
+    ledger.append(_entry(p, "approved"))
+    monkeypatch.setenv("TRAINGUARD_HOME", str(tmp_path / "home"))  # PostgreSQL's default key: absent
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nobody yet\n")
+    for trusted, named in ((None, "signing key (the default, not found; $TRAINGUARD_TRUSTED_KEYS is not set)"),
+                           (str(empty), "none from trusted-keys file")):
+        with open_ledger(ledger_url, trusted_keys=trusted, create=False) as led:  # no signing key given
+            for check in (lambda: require_approved(p, ledger=led), led.verify):
+                with pytest.raises(ProvenanceConfigError) as err:
+                    check()
+                assert err.value.code == "keys:missing" and err.value.exit_code == 2
+                assert named in err.value.message and "--trusted-keys" in err.value.message
+                assert "trainguard keys > trusted.txt" in err.value.message
+    monkeypatch.setenv("TRAINGUARD_TRUSTED_KEYS", str(empty))
+    with pytest.raises(ProvenanceConfigError, match=r"none from \$TRAINGUARD_TRUSTED_KEYS file .*empty.txt"):
+        require_approved(p, ledger=ledger_url)

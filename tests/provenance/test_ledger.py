@@ -266,3 +266,62 @@ def test_a_read_only_sqlite_ledger_is_a_setting_not_tampering(tmp_path: Path) ->
 
     err = _integrity(sqlite3.OperationalError("attempt to write a readonly database"), tmp_path / "l.db")
     assert isinstance(err, ProvenanceConfigError) and err.code == "ledger:read_only" and err.exit_code == 2
+
+
+@pytest.mark.postgres
+def test_a_read_only_postgres_role_is_refused_before_any_work(postgres_schema: str, key_path: Path) -> None:
+    """Found by review: a role that may not insert was reported as a damaged ledger (exit 3) at append time.
+    ``require_writable`` says ``ledger:read_only`` (exit 2) up front; an append says the same."""
+    import uuid
+
+    import psycopg
+
+    with open_ledger(postgres_schema, signing_key=str(key_path)) as led:
+        fill(led, 2)
+    role = f"tg_ro_{uuid.uuid4().hex[:8]}"
+    schema = postgres_schema.rsplit("%3D", 1)[1]
+    admin = postgres_schema.split("?")[0]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'create role "{role}" login')
+        conn.execute(f'grant usage on schema "{schema}" to "{role}"')
+        conn.execute(f'grant select on all tables in schema "{schema}" to "{role}"')
+    try:
+        ro_url = postgres_schema.replace("://postgres@", f"://{role}@", 1)
+        assert ro_url != postgres_schema
+        with open_ledger(ro_url, signing_key=str(key_path)) as led:
+            assert led.size() == 2  # reading works
+            with pytest.raises(ProvenanceConfigError) as info:
+                led.require_writable()
+            assert info.value.code == "ledger:read_only" and info.value.exit_code == 2
+            with pytest.raises(ProvenanceConfigError) as info:
+                led.append(statement(3))
+            assert info.value.code == "ledger:read_only"
+        with open_ledger(postgres_schema, signing_key=str(key_path)) as led:
+            led.require_writable()  # the owner may write
+            led.verify()
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'drop owned by "{role}"')
+            conn.execute(f'drop role "{role}"')
+
+
+def test_a_read_only_sqlite_ledger_is_refused_before_any_work(tmp_path: Path, key_path: Path) -> None:
+    """The probe on a real read-only connection to the file (what SQLite opens for a user without write
+    permission; root ignores file modes, so the mode is asked for here)."""
+    db = tmp_path / "l.db"
+    with open_ledger(f"sqlite:///{db}", signing_key=str(key_path)) as led:
+        fill(led, 2)
+    led = open_ledger(f"sqlite:///{db}", signing_key=str(key_path), create=False)
+    store: Any = led.store
+    store.conn.close()
+    store.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, isolation_level=None)
+    try:
+        assert led.size() == 2  # reading works
+        with pytest.raises(ProvenanceConfigError) as info:
+            led.require_writable()
+        assert info.value.code == "ledger:read_only" and info.value.exit_code == 2
+    finally:
+        led.close()
+    with open_ledger(f"sqlite:///{db}", signing_key=str(key_path)) as led:
+        led.require_writable()
+        assert led.size() == 2
