@@ -121,6 +121,7 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
                            "staging": staging, "runner": runner, "label_column": label_column,
                            "source_column": source_column, "digest": None}
     try:
+        _require_recordable(url)
         return _run(ctx, state, work, reference)
     except PipelineInputError as exc:
         return _record_error(ctx, exc)
@@ -133,6 +134,17 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
         raise
     finally:
         outputs.release_staging(staging)
+
+
+def _require_recordable(url: str) -> None:
+    """Refuse, before any work, a ledger this attempt could not be recorded in: one that cannot be opened
+    (``ledger:unreachable``) or written (``ledger:read_only``), or that has entries but no signing key here
+    (``ledger:no_signing_key``). An empty ledger gets its key now, as its first append would."""
+    from provenance.ledger import open_ledger
+
+    with open_ledger(url) as ledger:
+        ledger.require_writable()
+        ledger.signing_key()
 
 
 def _default_source(uri: str) -> str:
@@ -156,9 +168,8 @@ def _stage(ctx: dict[str, Any], name: str) -> Iterator[None]:
 def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | None) -> dict[str, Any]:
     config: Config = ctx["config"]
     logger = get_run_logger()
-    base = Path(config.path).parent if config.path else Path.cwd()
-    with _stage(ctx, "digest"):
-        staged = tasks.stage_or_refuse(ctx["read_uri"], str(work), config.allowed_roots, str(base))
+    with _stage(ctx, "digest"):  # relative allowed_roots were taken from the working directory, as paths are
+        staged = tasks.stage_or_refuse(ctx["read_uri"], str(work), config.allowed_roots, os.getcwd())
     ctx["digest"] = staged["digest"]
     block = config.chunk_mb << 20
     with _stage(ctx, "read"):

@@ -24,7 +24,6 @@ Example::
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -217,8 +216,11 @@ def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quar
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> Path:
-    """Deterministic JSON (sorted keys, indented) written atomically."""
-    return atomic_write_bytes(path, (json.dumps(doc, sort_keys=True, indent=2, default=str) + "\n").encode())
+    """Deterministic, strict JSON (sorted keys, indented; nan and inf as null, never a bare NaN) written
+    atomically."""
+    from pipelines._json import dumps
+
+    return atomic_write_bytes(path, (dumps(doc, sort_keys=True, indent=2) + "\n").encode())
 
 
 def publish(staging: Path, out_dir: Path) -> dict[str, Path]:

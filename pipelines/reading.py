@@ -74,7 +74,9 @@ def _norm_root(root: str, base: Path) -> str:
 def check_allowed(uri: str, allowed_roots: tuple[str, ...], *, base: Path | None = None) -> None:
     """Refuse ``uri`` unless it lies under one of ``allowed_roots`` (no roots configured = everything allowed).
 
-    Local paths are compared after resolving symlinks and ``..``; relative roots are taken from ``base``.
+    Local paths are compared after resolving symlinks and ``..``; relative roots are taken from ``base`` (default:
+    the working directory; ``pipelines.config`` makes a config's relative roots absolute from there when it parses
+    them, so they mean what the relative paths on the command line mean).
     """
     if not allowed_roots:
         return

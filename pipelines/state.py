@@ -5,6 +5,9 @@ otherwise)::
 
     sources/<source>/contract.toml          inferred from the first approved data of the source
     sources/<source>/approved/<hex>.parquet  approved rows of a run, by digest (the next run's reference)
+    sources/<source>/references/<hex>.parquet  a reference made of several approved sets (when the newest is
+                                               too small alone), by digest, so a re-run finds what it was judged
+                                               against
     profiles/<hex>.json                      drift profile of a reference, by the reference digest
 
 Example::
@@ -72,13 +75,24 @@ class SourceState:
 
     def keep_approved(self, path: Path, digest: str) -> Path:
         """Copy approved data into the state (idempotent; written atomically)."""
-        dest = self.approved_path(digest)
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = dest.with_name(f"{dest.name}.{os.getpid()}.{threading.get_ident()}.part")  # one per writer
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, dest)
-        return dest
+        return _keep(path, self.approved_path(digest))
+
+    def reference_path(self, digest: str) -> Path:
+        return self.dir / "references" / (digest.removeprefix("sha256:") + ".parquet")
+
+    def keep_reference(self, path: Path, digest: str) -> Path:
+        """Copy a reference built from several approved sets into the state (idempotent; written atomically)."""
+        return _keep(path, self.reference_path(digest))
 
     def profile_path(self, reference_digest: str) -> Path:
         return self.root / "profiles" / (reference_digest.removeprefix("sha256:") + ".json")
+
+
+def _keep(path: Path, dest: Path) -> Path:
+    """Copy ``path`` to ``dest`` unless it is there: by digest, so an existing file already holds these bytes."""
+    if not dest.exists():
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f"{dest.name}.{os.getpid()}.{threading.get_ident()}.part")  # one per writer
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, dest)
+    return dest

@@ -62,6 +62,61 @@ def _schema_frame(path: str | Path) -> pd.DataFrame:
     return pq.read_schema(path).empty_table().to_pandas()
 
 
+def _fits(have: pa.DataType, want: pa.DataType) -> bool:
+    """An older approved column of type ``have`` may join a reference whose column is ``want``: the same type,
+    an all-null column, text to text (``string``/``large_string``), or numbers to numbers (the cast then checks
+    every value, so nothing is truncated)."""
+    kinds = ((pa.types.is_integer, pa.types.is_floating), (pa.types.is_string, pa.types.is_large_string))
+    return (have == want or pa.types.is_null(have)
+            or any(any(f(have) for f in kind) and any(f(want) for f in kind) for kind in kinds))
+
+
+def read_reference_part(path: str | Path, rows: int, schema: pa.Schema | None = None,
+                        seed: int = 0) -> pa.Table:
+    """``rows`` rows of approved Parquet data for a reference made of several approved sets: every row, or when
+    ``rows`` is fewer, a uniform sample drawn with ``seed`` (in file order, read one row group at a time, so the
+    same file and count give the same rows). With ``schema`` (the newest set's) the columns must be the same
+    names in the same order, with types that fit (``_fits``), and the result is cast to it; otherwise ValueError
+    says which column differs."""
+    import numpy as np
+
+    pf = pq.ParquetFile(path)
+    have = pf.schema_arrow
+    if schema is not None:
+        if have.names != schema.names:
+            raise ValueError(f"its columns are {', '.join(have.names[:12])}, not {', '.join(schema.names[:12])}")
+        for other, field in zip(have, schema, strict=True):
+            if not _fits(other.type, field.type):
+                raise ValueError(f"its column {field.name!r} is {other.type}, not {field.type}")
+    total = pf.metadata.num_rows
+    if rows >= total:
+        table = pf.read()
+    else:
+        picks = np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False))
+        pieces, start = [], 0
+        for g in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(g).num_rows
+            lo, hi = np.searchsorted(picks, [start, start + n])
+            if hi > lo:
+                pieces.append(pf.read_row_group(g).take(pa.array(picks[lo:hi] - start)))
+            start += n
+        table = pa.concat_tables(pieces) if pieces else have.empty_table()
+    if schema is None:
+        return table
+    try:
+        return table.cast(schema, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise ValueError(f"its values do not fit the newest approved data's types ({exc})") from None
+
+
+def write_reference(tables: list[pa.Table], dest: str | Path) -> Path:
+    """Concatenate reference parts (cast to one schema by ``read_reference_part``) into one Parquet file, always
+    written with the same settings (not the config's ``partition_rows``), so the same parts give the same bytes."""
+    out = Path(dest)
+    pq.write_table(pa.concat_tables(tables), out, compression="zstd", row_group_size=131_072)
+    return out
+
+
 def partition_count(batch_path: str) -> int:
     """Number of scoring partitions (= row groups of the staged batch)."""
     return int(pq.ParquetFile(batch_path).metadata.num_row_groups)
@@ -180,13 +235,10 @@ def check_drift(batch_path: str, reference_path: str, reference_digest: str, pro
     _preload.wait()
     from checks.drift import ReferenceProfile, compare, compare_columns
 
-    prof = Path(profile_path)
-    if prof.exists():
-        profile = ReferenceProfile.load(prof, digest=reference_digest)
-    else:
-        profile = ReferenceProfile.from_frame(load_frame(reference_path), digest=reference_digest)
-        prof.parent.mkdir(parents=True, exist_ok=True)
-        profile.save(prof)
+    prof = Path(profile_path)  # <profiles dir>/<hex of the digest>.json, the layout load_or_build keeps
+    if prof.name != reference_digest.split(":")[-1] + ".json":
+        raise ValueError(f"profile path {prof} is not named after the reference digest {reference_digest}")
+    profile = ReferenceProfile.load_or_build(prof.parent, reference_digest, lambda: load_frame(reference_path))
     pf = pq.ParquetFile(batch_path)
     names = pf.schema_arrow.names
     if len(set(names)) == len(names):  # one column at a time: memory holds one column, not the batch

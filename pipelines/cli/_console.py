@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 from rich.console import Console
 
-__all__ = ["stderr", "stdout", "print_error", "print_json", "log"]
+__all__ = ["stderr", "stdout", "print_error", "print_json", "print_ok", "print_table", "log"]
 
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False, soft_wrap=True)
@@ -29,6 +28,23 @@ def log(message: str) -> None:
 
 
 def print_json(document: Any) -> None:
-    """One JSON document on stdout (sorted keys, for machines)."""
-    sys.stdout.write(json.dumps(document, sort_keys=True, default=str) + "\n")
+    """One strict JSON document on stdout (sorted keys, for machines; nan and inf are null, never a bare NaN)."""
+    from pipelines._json import dumps
+
+    sys.stdout.write(dumps(document, sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+def print_ok(document: dict[str, Any]) -> None:
+    """A command's success document: ``"ok": true`` (failure documents carry ``"ok": false``) and its fields."""
+    print_json({"ok": True, **document})
+
+
+def print_table(table: Any) -> None:
+    """A rich table on stdout; when stdout is not a terminal (a file, a pipe) it is laid out at its natural width,
+    so nothing is cut to the 80 columns rich assumes there (``ledger log > audit.txt`` keeps whole digests)."""
+    if stdout.is_terminal:
+        stdout.print(table)
+        return
+    wide = Console(file=sys.stdout, width=100_000, highlight=False, color_system=None)
+    wide.print(table)

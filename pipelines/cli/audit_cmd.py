@@ -183,7 +183,7 @@ def _gate(args: argparse.Namespace) -> int:
            "leaf_index": rec.index, "tree_size": rec.checkpoint["tree_size"], "root_hash": rec.checkpoint["root_hash"],
            "checkpoint": rec.checkpoint}  # save it: the next gate's --checkpoint then refuses a rolled-back ledger
     if args.json:
-        _console.print_json(doc)
+        _console.print_ok(doc)
     else:
         _console.stdout.print(f"approved: {args.path} (ledger entry {rec.index}, {rec.verdict})", markup=False)
     return 0
@@ -210,9 +210,10 @@ def _approve(args: argparse.Namespace) -> int:
     doc = {"index": res.index, "entry_hash": res.entry_hash, "digest": digest, "approver_key_id": approval["key_id"],
            "approver_trusted": trusted, "effective": effective, "checkpoint": res.checkpoint}
     if args.json:
-        _console.print_json(doc)
-    else:
-        _console.log(f"override appended as entry {res.index} (approver key {approval['key_id'][:12]})")
+        _console.print_ok(doc)
+    else:  # the result is data: on stdout (warnings stay on stderr)
+        _console.stdout.print(f"override appended as entry {res.index} (approver key {approval['key_id'][:12]})",
+                              markup=False)
     if not trusted:  # recorded, but the gate ignores it until the key is listed as a trusted approver
         _console.log(f"warning: approver key {approval['key_id'][:12]} is not trusted here (the ledger's own key and "
                      "$TRAINGUARD_APPROVER_KEYS): a gate honours this override only where the key is trusted "
@@ -238,7 +239,7 @@ def _verify(args: argparse.Namespace) -> int:
             _console.log(f"verifying {led.store.describe()} ...")
             report = led.verify(earlier=earlier, all_signatures=args.all_signatures)
     if args.json:
-        _console.print_json(report.to_dict())
+        _console.print_ok(report.to_dict())
     else:
         _console.stdout.print(
             f"ok: {report.tree_size} entries, root {report.root_hash}, "
@@ -254,7 +255,7 @@ def _log(args: argparse.Namespace) -> int:
                        until=_time_bound(args.until, end=True), limit=args.limit)
     docs = [_summary(idx, st) for idx, st in rows]
     if args.json:
-        _console.print_json({"entries": docs})
+        _console.print_ok({"entries": docs})
         return 0
     from rich.table import Table
 
@@ -263,7 +264,7 @@ def _log(args: argparse.Namespace) -> int:
         table.add_row(str(d["index"]), str(d["time"]), str(d["source"] or ""), str(d["verdict"]),
                       "\n".join(f"{s['name']} {s['digest'][:19]}" for s in d["subjects"]),
                       "; ".join(map(str, d["reasons"]))[:80])
-    _console.stdout.print(table)
+    _console.print_table(table)  # piped to a file: whole times and digests, not cut to 80 columns
     return 0
 
 
@@ -286,7 +287,7 @@ def _show(args: argparse.Namespace) -> int:
         else:
             proof = led.prove(_digest_of(args.which))
     if args.json:
-        _console.print_json(proof)
+        _console.print_ok(proof)
     else:
         import json
 
@@ -299,7 +300,7 @@ def _prove(args: argparse.Namespace) -> int:
     with _open(args) as led:
         proof = led.prove(_digest_of(args.target))
     if args.json:
-        _console.print_json(proof)
+        _console.print_ok(proof)
     else:
         import json
 
@@ -313,9 +314,9 @@ def _export(args: argparse.Namespace) -> int:
     with _open(args) as led:
         doc = export_bundle(led, args.out)
     if args.json:
-        _console.print_json(doc)
-    else:
-        _console.log(f"exported {doc['entries']} entries, checkpoint and keys to {doc['out']}")
+        _console.print_ok(doc)
+    else:  # the result is data: on stdout
+        _console.stdout.print(f"exported {doc['entries']} entries, checkpoint and keys to {doc['out']}", markup=False)
     return 0
 
 
@@ -347,7 +348,7 @@ def _keys_generate(args: argparse.Namespace) -> int:
     _console.log(f"wrote private key {out} (mode 0600)")
     doc = {"path": str(out), "public_key": public_key_b64(pub), "key_id": key_id(pub)}
     if args.json:
-        _console.print_json(doc)
+        _console.print_ok(doc)
     else:
         _console.stdout.print(doc["public_key"], markup=False)
     return 0
@@ -375,7 +376,7 @@ def _keys_show(args: argparse.Namespace) -> int:
         }
         text = "\n".join(f"{t['public_key']}  # key_id {t['key_id']}" for t in doc["trusted_keys"])
     if args.json:
-        _console.print_json(doc)
+        _console.print_ok(doc)
     else:
         _console.stdout.print(text, markup=False)
     return 0

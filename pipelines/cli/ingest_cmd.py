@@ -34,15 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``ingest``, ``serve`` and ``report`` to the ``trainguard`` parser."""
     p = sub.add_parser(
         "ingest", help="Check, score and decide on one dataset; write outputs and a ledger entry.",
-        description="Run the ingest flow on one dataset (CSV, Parquet or JSON lines; a path or an fsspec URL).",
+        description="Run the ingest flow on one dataset (CSV, TSV, Parquet or JSON lines; a path or an fsspec URL).",
         epilog="Example: trainguard ingest data_samples/credit/batch_poisoned.csv --source credit "
                "--label-column class --out out/credit",
         formatter_class=_RAW,
     )
     p.add_argument("path", metavar="PATH", help="dataset path or fsspec URL (file://, memory://, s3://...)")
     p.add_argument("--source", help="source name (default: the file name's stem)")
-    p.add_argument("--reference", metavar="PATH", help="trusted reference data (default: the source's last "
-                                                       "approved data, found through the ledger)")
+    p.add_argument("--reference", metavar="PATH", help="trusted reference data (default: the source's recent "
+                   "approved data, found through the ledger: the last approved batch, with older ones when it has "
+                   "fewer than 1/fp_budget rows)")
     p.add_argument("--label-column", metavar="COL", help="label column (enables label-consistency checks)")
     p.add_argument("--source-column", metavar="COL", help="column naming each row's upstream source")
     p.add_argument("--config", metavar="FILE", help="TOML config (policy, allowed roots, sources)")
@@ -139,7 +140,7 @@ def _report(args: argparse.Namespace) -> int:
         raise PipelineInputError("data:not_an_output_dir", f"{out} has no summary.json; is it an ingest --out dir?")
     path = render_report(out)
     if args.json:
-        _console.print_json({"report": str(path)})
+        _console.print_ok({"report": str(path)})
     else:
         _console.stdout.print(str(path), markup=False)
     return 0

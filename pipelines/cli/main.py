@@ -1,9 +1,11 @@
 """``trainguard`` command line: data on stdout, logs on stderr, exit codes from DESIGN.md.
 
 Exit codes: 0 ok/approved, 1 rejected or refused by policy or gate, 2 bad input or usage (one clear line,
-no traceback), 3 ledger integrity failure, 70 internal error (a bug; ``TRAINGUARD_DEBUG=1`` shows the traceback). Command modules register themselves with ``register(subparsers)``
-and must import heavy libraries (pandas, prefect, great_expectations) inside their handlers, so that
-``trainguard gate`` stays at "hashing plus milliseconds".
+no traceback), 3 ledger integrity failure, 70 internal error (a bug; ``TRAINGUARD_DEBUG=1`` also prints its
+traceback on stderr; known errors keep their one line, exit code and ``--json`` document in debug mode too).
+Command modules register themselves with ``register(subparsers)`` and must import heavy libraries (pandas,
+prefect, great_expectations) inside their handlers, so that ``trainguard gate`` stays at "hashing plus
+milliseconds".
 
 Example::
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -93,10 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_error("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - ours map to their exit code; anything else is a bug (70)
-        if os.environ.get("TRAINGUARD_DEBUG"):
-            raise
         exit_code = _known_error(exc)
         if exit_code is None:
+            if os.environ.get("TRAINGUARD_DEBUG"):  # the traceback on stderr; the exit code and JSON stay as they are
+                traceback.print_exception(exc, file=sys.stderr)
             message = (f"internal error: {type(exc).__name__}: {exc} (this is a bug in trainguard; rerun with "
                        "TRAINGUARD_DEBUG=1 for the traceback and report it)")
             print_error(message)

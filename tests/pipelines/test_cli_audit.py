@@ -209,7 +209,7 @@ def test_prove_output_verifies_with_an_independent_verifier(env: Path, capsys: p
     code, proof = jrun(capsys, "ledger", "prove", digest)
     assert code == 0
     assert list(proof) == sorted(["entry", "leaf_index", "tree_size", "leaf_hash", "inclusion_proof", "root_hash",
-                                  "checkpoint"])
+                                  "checkpoint", "ok"])  # DESIGN.md's proof, plus the "ok" of every success
     # 1. the entry names the digest and hashes to the leaf
     entry = json.loads(proof["entry"])
     assert digest[7:] in [s["digest"]["sha256"] for s in entry["subject"]]
@@ -270,3 +270,45 @@ def test_review_messages_and_exit_codes(env: Path, capsys: pytest.CaptureFixture
     monkeypatch.setenv("TRAINGUARD_APPROVER_KEYS", "nope.txt")
     code, _, err = run(capsys, "gate", str(bad))  # named the trusted-keys file
     assert code == 2 and "cannot read $TRAINGUARD_APPROVER_KEYS file nope.txt" in err
+
+
+def test_every_success_document_says_ok_true(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by review: failure documents had "ok": false, success documents no "ok" at all (a KeyError)."""
+    good, bad = _files(env)
+    digest = "sha256:" + hashlib.sha256(good.read_bytes()).hexdigest()
+    commands = [("gate", str(good)), ("approve", str(bad), "--reason", "owner checked"),
+                ("ledger", "verify"), ("ledger", "log"), ("ledger", "show", "0"), ("ledger", "prove", digest),
+                ("ledger", "export", "--out", "bundle"), ("keys",), ("keys", "show"),
+                ("keys", "generate", "--out", "approver.key"), ("keys", "show", "--key", "approver.key")]
+    for argv in commands:
+        code, doc = jrun(capsys, *argv)
+        assert code == 0 and doc["ok"] is True, argv
+    code, doc = jrun(capsys, "gate", "missing.csv")
+    assert code == 2 and doc["ok"] is False
+
+
+def test_results_are_on_stdout_and_a_piped_log_is_not_cut(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by review: approve and ledger export printed their result on stderr only, and ledger log piped to a
+    file cut times and digests to rich's 80 columns."""
+    from provenance.ledger import open_ledger
+
+    good, bad = _files(env)
+    code, out, _ = run(capsys, "approve", str(bad), "--reason", "owner checked")
+    assert code == 0 and out.startswith("override appended as entry 2 ")
+    code, out, _ = run(capsys, "ledger", "export", "--out", "bundle")
+    assert code == 0 and out == "exported 3 entries, checkpoint and keys to bundle\n"
+    code, out, _ = run(capsys, "ledger", "log")  # captured: stdout is not a terminal, as with `> audit.txt`
+    assert code == 0 and "\u2026" not in out
+    with open_ledger() as led:
+        for i in range(3):
+            pred = led.record(i).statement["predicate"]
+            assert pred["time"] in out
+    digest = hashlib.sha256(good.read_bytes()).hexdigest()
+    assert f"sha256:{digest[:12]}" in out  # the log shows 19 characters of a digest, whole
+    assert max(len(line) for line in out.splitlines()) < 300  # laid out at its natural width, not padded
+
+
+def test_ingest_help_names_every_format(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    assert "CSV, TSV, Parquet or JSON lines" in capsys.readouterr().out

@@ -119,3 +119,73 @@ def test_human_output(data_samples: Path, tmp_path: Path, ledger_url: str,
     assert captured.out.startswith("APPROVED ") and "ledger entries: #0 approved" in captured.out
     assert "[red]clean.parquet" in captured.out.splitlines()[0]
     assert "trainguard: score" in captured.err  # progress goes to stderr
+
+
+@pytest.mark.parametrize("toml", ['[scoring]\nrandom_state = "x"\n', "policy = 5\n", "sources = 5\n",
+                                  '[policy]\nreject_on_contract = "expect:not_null"\n',
+                                  '[policy]\nquarantine_flagged = "false"\n'])
+def test_wrongly_typed_config_is_exit_2_not_a_bug(toml: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by review: these were exit 70 ("a bug in trainguard") or silently misread."""
+    cfg = tmp_path / "tg.toml"
+    cfg.write_text(toml, encoding="utf-8")
+    assert main(["ingest", "x.csv", "--config", str(cfg), "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert json.loads(out)["code"] == "config:bad_value"
+    assert err.startswith(f"trainguard: error: {cfg}: ") and "[config:bad_value]" in err and err.count("\n") == 1
+
+
+def test_an_all_null_column_gives_strict_json(data_samples: Path, tmp_path: Path, ledger_url: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by review: drift of a numeric column that is entirely null printed `"statistic": NaN` with --json and
+    in summary.json, which is not JSON."""
+    import pandas as pd
+
+    batch = pd.read_csv(data_samples / "credit" / "batch_clean.csv")
+    batch["age"] = float("nan")
+    path = tmp_path / "nullage.csv"
+    batch.to_csv(path, index=False)
+    out_dir = tmp_path / "out"
+    rc = main(["ingest", str(path), "--source", "nullage", "--label-column", "class", "--reference",
+               str(data_samples / "credit" / "reference.csv"), "--ledger", ledger_url, "--out", str(out_dir),
+               "--json"])
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    doc = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"), parse_constant=refuse)
+    assert rc == doc["exit_code"]
+    (age,) = [d for d in summary["drift"] if d["column"] == "age"]
+    assert age["statistic"] is None and doc["drift"] == summary["drift"]
+    assert [e["predicate"]["verdict"] for e in _entries(ledger_url)] == [e["verdict"] for e in doc["ledger"]]
+
+
+def test_relative_allowed_roots_and_paths_share_the_working_directory(
+    data_samples: Path, tmp_path: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found by review: with the README's example config (allowed_roots = ["data/landing"]) run from another
+    directory, a path under ./data/landing was refused, since the roots alone were taken from the config's
+    directory."""
+    import shutil
+
+    cfg_dir, work = tmp_path / "cfgdir", tmp_path / "work"
+    landing = work / "data" / "landing"
+    landing.mkdir(parents=True)
+    cfg_dir.mkdir()
+    shutil.copy(data_samples / "credit" / "batch_clean.csv", landing / "x.csv")
+    shutil.copy(data_samples / "credit" / "reference.csv", landing / "ref.csv")
+    (cfg_dir / "tg.toml").write_text('allowed_roots = ["data/landing"]\nout_root = "out"\n', encoding="utf-8")
+    monkeypatch.chdir(work)
+    rc = main(["ingest", "data/landing/x.csv", "--source", "x", "--label-column", "class", "--reference",
+               "data/landing/ref.csv", "--config", str(cfg_dir / "tg.toml"), "--ledger", ledger_url, "--json"])
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert rc == 0 and doc["verdict"] == "approved", err
+    assert (work / "out" / "x" / "clean.parquet").is_file()  # out_root: the working directory too
+    shutil.copy(data_samples / "credit" / "batch_clean.csv", tmp_path / "elsewhere.csv")
+    assert main(["ingest", str(tmp_path / "elsewhere.csv"), "--source", "x", "--config", str(cfg_dir / "tg.toml"),
+                 "--ledger", ledger_url]) == 2
+    err = capsys.readouterr().err
+    assert "[data:outside_allowed_roots]" in err and f"({landing})" in err  # the resolved root is shown

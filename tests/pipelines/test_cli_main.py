@@ -106,10 +106,70 @@ def test_unexpected_error_is_internal_not_rejected(
     assert "internal error: ZeroDivisionError" in err and "TRAINGUARD_DEBUG=1" in err and "Traceback" not in err
 
 
-def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_debug_shows_the_traceback_of_a_bug_and_keeps_exit_70(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("TRAINGUARD_DEBUG", "1")
-    with pytest.raises(ZeroDivisionError):
-        _run_raising(ZeroDivisionError("division by zero"), monkeypatch)
+    assert _run_raising(ZeroDivisionError("division by zero"), monkeypatch) == 70
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "ZeroDivisionError: division by zero" in err
+    assert "internal error: ZeroDivisionError" in err
+
+
+@pytest.mark.parametrize(("exc", "expected"), [
+    (PipelineInputError("data:missing_file", "x.csv does not exist"), 2),
+    (NotApprovedError("gate:rejected", "rejected by ledger entry 1"), 1),
+    (LedgerIntegrityError("ledger:untrusted_key", "checkpoint signed by another key", index=0, expected="a",
+                          found="b"), 3),
+    (ZeroDivisionError("x"), 70),
+])
+def test_debug_keeps_exit_codes_and_the_json_document(
+    exc: Exception, expected: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by review: with TRAINGUARD_DEBUG=1 every error was re-raised, so Python exited 1 ("rejected") and
+    --json printed nothing."""
+    import json
+
+    monkeypatch.setenv("TRAINGUARD_DEBUG", "1")
+
+    def handler(args: argparse.Namespace) -> int:
+        raise exc
+
+    real = cli_main.build_parser
+
+    def parser_with_json_boom() -> argparse.ArgumentParser:
+        parser = real()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        boom = sub.add_parser("boom")
+        boom.add_argument("--json", action="store_true")
+        boom.set_defaults(func=handler)
+        return parser
+
+    monkeypatch.setattr(cli_main, "build_parser", parser_with_json_boom)
+    assert cli_main.main(["boom", "--json"]) == expected
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["exit_code"] == expected
+    assert ("Traceback" in err) == (expected == 70)  # a traceback only for a bug
+
+
+def test_print_json_is_strict_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by review: a drift statistic of an all-null column was printed as a bare NaN, which is not JSON."""
+    import json
+
+    import numpy as np
+
+    from pipelines.cli._console import print_json
+
+    print_json({"statistic": float("nan"), "threshold": float("inf"), "low": -float("inf"), "np": np.float32("nan"),
+                "rows": [np.int64(3), (1.5, float("nan"))]})
+    out = capsys.readouterr().out
+
+    def refuse(name: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    doc = json.loads(out, parse_constant=refuse)
+    assert doc == {"statistic": None, "threshold": None, "low": None, "np": None, "rows": [3, [1.5, None]]}
 
 
 def test_every_command_has_an_example_in_its_help() -> None:

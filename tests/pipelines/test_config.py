@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.config import Config, load_config, parse_config
+from pipelines.config import Config, Policy, load_config, parse_config
 from pipelines.errors import PipelineConfigError
 
 
@@ -42,7 +42,7 @@ poll_seconds = 30
         encoding="utf-8",
     )
     cfg = load_config(p)
-    assert cfg.allowed_roots == ("data",)
+    assert cfg.allowed_roots == (str(Path.cwd() / "data"),)  # relative: from the working directory
     assert cfg.partition_rows == 1000
     assert cfg.policy.reject_on_contract == ("expect:not_null",)
     assert cfg.fp_budget == 0.02
@@ -91,3 +91,154 @@ def test_digest_tracks_decision_settings(q: float, d: float) -> None:
     c = parse_config({"policy": {"max_quarantined_share": q, "max_drift_share": d}, "partition_rows": 7})
     assert c.digest() != a.digest()
     assert isinstance(a, Config)
+
+
+# --- strict, typed parsing (found by review: a string reject_on_contract silently disabled contract rejection,
+# "false" was read as true, true as 1.0, and wrong types crashed with exit 70) --------------------------------
+@pytest.mark.parametrize(
+    ("doc", "place", "found"),
+    [
+        ({"policy": {"reject_on_contract": "expect:not_null"}}, "[policy] reject_on_contract",
+         'the string "expect:not_null"'),
+        ({"policy": {"reject_on_contract": ["expect:not_null:age"]}}, "[policy] reject_on_contract", "an array"),
+        ({"policy": {"quarantine_flagged": "false"}}, "[policy] quarantine_flagged", 'the string "false"'),
+        ({"policy": {"max_quarantined_share": True}}, "[policy] max_quarantined_share", "the boolean true"),
+        ({"policy": {"max_drift_share": float("nan")}}, "[policy] max_drift_share", "the float nan"),
+        ({"policy": {"min_rows": "x"}}, "[policy] min_rows", 'the string "x"'),
+        ({"policy": {"min_rows": -5}}, "[policy] min_rows", "the integer -5"),
+        ({"scoring": {"random_state": "x"}}, "[scoring] random_state", 'the string "x"'),
+        ({"scoring": {"random_state": -1}}, "[scoring] random_state", "the integer -1"),
+        ({"scoring": {"fp_budget": True}}, "[scoring] fp_budget", "the boolean true"),
+        ({"scoring": {"fp_budget": 0.6}}, "[scoring] fp_budget", "the float 0.6"),  # the scorer refuses >= 0.5
+        ({"policy": 5}, "policy", "the integer 5"),
+        ({"sources": 5}, "sources", "the integer 5"),
+        ({"sources": {"a": {"path": 5}}}, "[sources.a] path", "the integer 5"),
+        ({"sources": {"a": {"path": "a.csv", "label_column": ["y"]}}}, "[sources.a] label_column", "an array"),
+        ({"ledger": 5}, "ledger", "the integer 5"),
+        ({"out_root": ""}, "out_root", 'the string ""'),
+        ({"chunk_mb": 1.5}, "chunk_mb", "the float 1.5"),
+        ({"trainguard": {"partition_rows": True}}, "[trainguard] partition_rows", "the boolean true"),
+    ],
+)
+def test_wrong_types_and_ranges_are_one_line_bad_value(doc: dict, place: str, found: str) -> None:
+    with pytest.raises(PipelineConfigError) as info:
+        parse_config(doc, origin="tg.toml")
+    err = info.value
+    assert err.code == "config:bad_value" and err.exit_code == 2
+    message = str(err)
+    assert message.startswith(f"tg.toml: {place} must be ") and f", not {found}" in message and "\n" not in message
+
+
+def test_a_table_beside_trainguard_is_refused_not_ignored() -> None:
+    with pytest.raises(PipelineConfigError) as info:
+        parse_config({"trainguard": {}, "policy": {"max_quarantined_share": 0.0}}, origin="tg.toml")
+    assert info.value.code == "config:unknown_key" and "policy" in str(info.value)
+
+
+def test_a_string_reject_on_contract_no_longer_disables_contract_rejection(tmp_path: Path) -> None:
+    """The review's reproduction: as a string it became a tuple of characters, so nothing matched."""
+    import pandas as pd
+
+    from pipelines.policy import decide
+
+    p = tmp_path / "tg.toml"
+    p.write_text('[policy]\nreject_on_contract = "expect:not_null"\n', encoding="utf-8")
+    with pytest.raises(PipelineConfigError, match=r"tg\.toml: \[policy\] reject_on_contract must be an array"):
+        load_config(p)
+    p.write_text('[policy]\nreject_on_contract = ["expect:not_null"]\n', encoding="utf-8")
+    scores = pd.DataFrame({"row": range(10), "score": [0.1] * 10, "flagged": [False] * 9 + [True],
+                           "reasons": [[]] * 9 + [["expect:not_null:age"]]})
+    failures = pd.DataFrame({"check": ["not_null"], "column": ["age"], "row": pd.array([9], dtype="Int64"),
+                             "value": [None], "reason": ["expect:not_null:age"]})
+    assert decide(scores, load_config(p).policy, failures=failures).verdict == "rejected"
+
+
+@pytest.mark.parametrize("kwargs", [{"reject_on_contract": "expect:not_null"}, {"quarantine_flagged": "false"},
+                                    {"max_quarantined_share": True}, {"max_drift_share": 2}, {"min_rows": -1},
+                                    {"min_rows": 1.0}])
+def test_policy_built_in_python_is_checked_too(kwargs: dict) -> None:
+    with pytest.raises(PipelineConfigError) as info:
+        Policy(**kwargs)
+    assert info.value.code == "config:bad_value" and str(info.value).startswith("Policy ")
+    assert Policy(reject_on_contract=["expect:not_null"]).reject_on_contract == ("expect:not_null",)
+
+
+# every key with a value of the right type, and values of every TOML type
+_VALID: dict[tuple[str, ...], object] = {
+    ("ledger",): "sqlite:///l.db", ("state_dir",): "state", ("out_root",): "out", ("allowed_roots",): ["data"],
+    ("chunk_mb",): 64, ("partition_rows",): 1000,
+    ("policy", "quarantine_flagged"): False, ("policy", "max_quarantined_share"): 0.5,
+    ("policy", "max_drift_share"): 1, ("policy", "reject_on_contract"): ["expect:not_null"],
+    ("policy", "min_rows"): 0, ("scoring", "fp_budget"): 0.05, ("scoring", "random_state"): 7,
+    ("sources", "s", "path"): "a.csv", ("sources", "s", "label_column"): "y", ("sources", "s", "source_column"): "v",
+    ("sources", "s", "schedule"): "0 * * * *", ("sources", "s", "landing_dir"): "landing",
+    ("sources", "s", "poll_seconds"): 30, ("sources", "s", "out"): "out/s",
+}
+_TOML_VALUES = st.one_of(
+    st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20), st.datetimes(), st.dates(), st.times(),
+    st.lists(st.one_of(st.integers(), st.text(max_size=5), st.booleans()), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+def _doc(path: tuple[str, ...], value: object) -> dict:
+    doc: dict = {}
+    node = doc
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+    if path[0] == "sources" and path[-1] != "path":
+        node.setdefault("path", "a.csv")
+    return doc
+
+
+@pytest.mark.parametrize("path", list(_VALID), ids=".".join)
+def test_every_key_accepts_its_type(path: tuple[str, ...]) -> None:
+    cfg = parse_config(_doc(path, _VALID[path]))
+    assert isinstance(cfg, Config)
+
+
+@pytest.mark.parametrize("path", list(_VALID), ids=".".join)
+@given(value=_TOML_VALUES)
+def test_any_value_is_accepted_or_a_config_error_never_a_crash(path: tuple[str, ...], value: object) -> None:
+    """Property: whatever TOML value a key holds, parsing either accepts it with the documented type or raises
+    PipelineConfigError (exit 2); never another exception (exit 70)."""
+    try:
+        cfg = parse_config(_doc(path, value), origin="tg.toml")
+    except PipelineConfigError as exc:
+        assert exc.exit_code == 2 and exc.code == "config:bad_value" and str(exc).startswith("tg.toml: ")
+        return
+    expected = type(_VALID[path])
+    if expected is int and path[-1] == "max_drift_share":
+        expected = float
+    if path[0] == "sources":
+        field = getattr(cfg.sources["s"], path[-1])
+    elif path[0] == "policy":
+        field = getattr(cfg.policy, path[-1])
+    else:
+        field = getattr(cfg, path[-1])
+    if expected is list:
+        assert isinstance(field, tuple) and all(isinstance(v, str) and v for v in field)
+    elif expected is float:
+        assert isinstance(field, float) and field == field and not isinstance(value, bool)
+    else:
+        assert isinstance(field, expected) and not (expected is int and isinstance(field, bool))
+
+
+def test_relative_allowed_roots_are_taken_from_the_working_directory(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found by review: relative roots were taken from the config's directory, every other path from the working
+    directory, so the README's example config worked only when run from the config's own directory."""
+    from pipelines.reading import check_allowed
+
+    cfg_dir, work = tmp_path / "cfgdir", tmp_path / "work"
+    (work / "data" / "landing").mkdir(parents=True)
+    cfg_dir.mkdir()
+    (cfg_dir / "tg.toml").write_text('allowed_roots = ["data/landing", "s3://bucket/in", "/abs/root"]\n',
+                                     encoding="utf-8")
+    monkeypatch.chdir(work)
+    cfg = load_config(cfg_dir / "tg.toml")
+    assert cfg.allowed_roots == (str(work / "data" / "landing"), "s3://bucket/in", "/abs/root")
+    monkeypatch.chdir(tmp_path)  # resolved when parsed: a later chdir does not move them
+    check_allowed(str(work / "data" / "landing" / "x.csv"), cfg.allowed_roots, base=cfg_dir)

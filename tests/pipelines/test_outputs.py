@@ -257,3 +257,17 @@ def test_quarantine_columns_never_collide_with_the_data() -> None:
     assert quarantine_columns(["a", "b"]) == ("row", "score", "reasons")
     names = quarantine_columns(["row", "trainguard_row", "reasons", "_trainguard_row"])
     assert names == ("__trainguard_row", "score", "trainguard_reasons")
+
+
+def test_summary_json_is_strict_json(tmp_path: Path) -> None:
+    """Found by review: summary.json held a bare NaN (drift of an all-null column), which JSON parsers refuse."""
+    def refuse(name: str) -> None:
+        raise AssertionError(f"non-standard JSON constant {name}")
+
+    path = outputs.write_json(tmp_path / "summary.json", {
+        "drift": [{"column": "age", "statistic": float("nan"), "threshold": np.float64("nan"), "drifted": True}],
+        "checks": {"share": float("inf"), "rows": np.int64(5)}})
+    doc = json.loads(path.read_text(encoding="utf-8"), parse_constant=refuse)
+    assert doc == {"drift": [{"column": "age", "statistic": None, "threshold": None, "drifted": True}],
+                   "checks": {"share": None, "rows": 5}}
+    assert path.read_text(encoding="utf-8").startswith('{\n  "checks": {')  # still sorted and indented
