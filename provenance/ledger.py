@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -38,60 +37,11 @@ from provenance.merkle import (
     verify_consistency,
 )
 from provenance.merkle import verify_inclusion as _verify_inclusion
+from provenance.records import AppendResult, LedgerRecord
 from provenance.signing import TrustedKeys, key_id, public_key_b64, sign_checkpoint
 from provenance.verify import VerifyReport, parse_checkpoint, require_checkpoint, verify_contents
 
 __all__ = ["open_ledger", "Ledger", "AppendResult", "LedgerRecord"]
-
-
-@dataclass(frozen=True)
-class AppendResult:
-    """Where an appended entry landed: its index, its hash (leaf hash, hex) and the new signed checkpoint."""
-
-    index: int
-    entry_hash: str
-    checkpoint: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class LedgerRecord:
-    """One entry with its inclusion proof against a verified, signed checkpoint."""
-
-    index: int
-    entry: str  # canonical JSON text, exactly the hashed bytes
-    statement: dict[str, Any] = field(repr=False)
-    leaf_hash: str
-    inclusion_proof: list[str]
-    checkpoint: dict[str, Any]
-
-    @property
-    def verdict(self) -> str:
-        return str(self.statement["predicate"]["verdict"])
-
-    @property
-    def digests(self) -> list[str]:
-        return subject_digests(self.statement)
-
-    @property
-    def source(self) -> str | None:
-        return source_name(self.statement)
-
-    @property
-    def time(self) -> str | None:
-        t = self.statement["predicate"].get("time")
-        return str(t) if t is not None else None
-
-    def proof(self) -> dict[str, Any]:
-        """The DESIGN.md proof document (``trainguard ledger prove --json``)."""
-        return {
-            "entry": self.entry,
-            "leaf_index": self.index,
-            "tree_size": self.checkpoint["tree_size"],
-            "leaf_hash": self.leaf_hash,
-            "inclusion_proof": list(self.inclusion_proof),
-            "root_hash": self.checkpoint["root_hash"],
-            "checkpoint": dict(self.checkpoint),
-        }
 
 
 _TREE_SIZE = re.compile(rb'"tree_size":(\d+)[,}]')
