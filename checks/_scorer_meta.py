@@ -65,6 +65,10 @@ def describe_scorer(scorer: RowScorer) -> dict[str, Any]:
         out["batch_detectors"] = [d for d in scorer.detectors if d in BATCH_DETECTORS]
         out["label_model"] = None if scorer.label_model_ is None else {
             "class": type(scorer.label_model_).__name__, "params": params(scorer.label_model_)}
+        dens = getattr(scorer, "density_", None)
+        out["density"] = None if dens is None else {
+            "class": type(dens).__name__, "params": params(dens), "active": bool(dens.active_),
+            "pool": {"reference": int(getattr(dens, "n_ref_", 0)), "batch": int(getattr(dens, "n_batch_", 0))}}
         out["fitted_on"] = {"reference": bool(scorer.has_reference_), "rows": int(len(scorer.reference_X_)),
                             "features": list(scorer.preprocessor_.feature_names_)}
         out["threshold"] = float(scorer.threshold_)

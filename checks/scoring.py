@@ -9,9 +9,11 @@ DESIGN.md: ``row, score, flagged, reasons, score_<detector>...``.
 Reason codes: ``outlier:<iforest|ecod|hbos|knn>``, ``outlier:ecod:feature=<column>`` (most deviant features),
 ``label:inconsistent``, ``label:knn_disagreement``, ``label:unseen``, ``label:prior_shift``, ``duplicate:exact``,
 ``duplicate:conflicting_label``, ``duplicate:flood``, ``cluster:backdoor`` (+ ``cluster:backdoor:feature=<c>`` or
-``:features=<a>,<b>``), ``cluster:dense_label_group``, ``source:compromised:<name>``, ``score:combined`` (no
-single detector crossed the threshold), ``score:adaptive`` (below the budget's threshold but above the cut widened
-for a significantly contaminated batch, see ``checks._adaptive``), plus the ``expect:...`` codes passed in ``row_reasons``. With a source
+``:features=<a>,<b>``), ``cluster:dense_label_group``, ``cluster:density_excess`` (rows with doubted labels in a
+region where the batch is far denser than the reference, ``checks.detectors.density``; needs batch rows at
+``fit``), ``source:compromised:<name>``, ``score:combined`` (no single detector crossed the threshold),
+``score:adaptive`` (below the budget's threshold but above the cut widened for a significantly contaminated batch,
+see ``checks._adaptive``), plus the ``expect:...`` codes passed in ``row_reasons``. With a source
 column, ``result.attrs["sources"]`` holds the per-source table (rows, flag rate, tests, ``compromised``).
 Unflagged rows share one empty ``reasons`` list object (do not mutate it in place).
 """
@@ -29,12 +31,14 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from checks._adaptive import adaptive_cut
+from checks._outliers import _EPS, _combine, outlier_features, outlier_reasons
 from checks._preprocess import TabularPreprocessor
 from checks._scorer_meta import describe_scorer, min_reference_rows, require_class_labels
 from checks.detectors._base import EmpiricalCalibrator, OutlierDetector
 from checks.detectors._batch import BatchFinding, label_keys, run_batch_detectors
 from checks.detectors.clusters import fit_encoders
 from checks.detectors.clusters import partition_columns as cluster_columns
+from checks.detectors.density import density_columns, density_on, fit_density
 from checks.detectors.duplicates import group_ids, partition_ids
 from checks.detectors.ecod import FastECOD
 from checks.detectors.hbos import FastHBOS
@@ -48,9 +52,7 @@ from checks.partitions import HiddenColumns, PartitionFiles
 __all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS", "min_reference_rows"]
 
 ROW_DETECTORS = ("iforest", "ecod", "hbos", "knn")
-BATCH_DETECTORS = ("label", "duplicate", "cluster", "source")
-_EPS = 1e-12
-_SEP = "\x1f"  # joins feature names in the hidden ``_outlier_features`` column (names may hold commas)
+BATCH_DETECTORS = ("label", "duplicate", "cluster", "source", "density")
 PARTITION_ROWS = 131_072  # rows per partition when ``score`` splits a batch over threads
 MAX_RULE_SHARE = 0.25  # duplicate/cluster rules that fire on more of the batch than this do not lift scores
 
@@ -65,11 +67,6 @@ def _make_detector(name: str, random_state: int) -> OutlierDetector:
     if name == "knn":
         return KNNDetector(random_state=random_state)
     raise ChecksConfigError("scoring:unknown_detector", f"unknown detector {name!r}; known: {ROW_DETECTORS}")
-
-
-def _combine(p: np.ndarray) -> np.ndarray:
-    """Calibrated per-detector p (rows x detectors) -> one raw outlier evidence per row (mean -log tail)."""
-    return np.asarray(-np.log(np.clip(1.0 - p, _EPS, 1.0)).mean(axis=1))
 
 
 class RowScorer:
@@ -112,7 +109,9 @@ class RowScorer:
 
     # ------------------------------------------------------------------ fit
     def fit(self, reference: pd.DataFrame | None, batch: pd.DataFrame | None = None) -> RowScorer:
-        """Fit preprocessing, detectors and calibration on the reference (or robustly on ``batch``)."""
+        """Fit preprocessing, detectors and calibration on the reference (or robustly on ``batch``). With a
+        reference, a seeded sample of ``batch`` is the density detector's comparison pool (without batch rows
+        that detector is inactive)."""
         if not 0.0 < self.fp_budget < 0.5:
             raise ChecksConfigError("scoring:bad_fp_budget", f"fp_budget must be in (0, 0.5), got {self.fp_budget}")
         unknown = [d for d in self.detectors if d not in ROW_DETECTORS + BATCH_DETECTORS]
@@ -182,6 +181,7 @@ class RowScorer:
         self.reference_frame_ = base.reset_index(drop=True)
         self.reference_ids_ = partition_ids(X) if "duplicate" in self.detectors else {}
         self.cluster_encoders_ = fit_encoders(self) if self._clusters_on() else []
+        self.density_ = fit_density(self, X, batch)
         if not families:
             raise ChecksConfigError("scoring:no_detectors", "no detector is enabled that can score these rows")
         self.final_calibrator_ = EmpiricalCalibrator().fit(self._merge_families(families))
@@ -228,31 +228,13 @@ class RowScorer:
             cols.update(self.label_model_.partition_columns(X, part[self.label_column], neighbors))
         if self._clusters_on():
             cols.update(cluster_columns(self, X))
+        cols.update(density_columns(self, X, cols))
         if self.row_detectors_:
-            cols["_outlier_features"] = pd.array(self._outlier_features(X, cols), dtype="str")
+            cols["_outlier_features"] = pd.array(outlier_features(self, X, cols), dtype="str")
         return pd.DataFrame(cols, index=part.index)
 
     def _clusters_on(self) -> bool:
         return "cluster" in self.detectors and self.label_column is not None and self.has_reference_
-
-    def _outlier_features(self, X: np.ndarray, cols: Mapping[str, np.ndarray]) -> np.ndarray:
-        """For rows beyond the outlier threshold, the most deviant features (ECOD's per-feature tails), joined
-        by ``_SEP``; None elsewhere."""
-        out = np.full(len(X), None, dtype=object)
-        ecod = self.models_.get("ecod")
-        if not isinstance(ecod, FastECOD) or len(X) == 0:
-            return out
-        p_rows = np.column_stack([cols[f"score_{d}"] for d in self.row_detectors_])
-        idx = np.flatnonzero(self.outlier_calibrator_.transform(_combine(p_rows)) > self.threshold_)
-        if idx.size == 0:
-            return out
-        feat_scores = ecod.feature_scores(X[idx])
-        pre = self.preprocessor_
-        names = [c if c is not None else n for c, n in zip(pre.feature_columns_, pre.feature_names_, strict=True)]
-        for k, i in enumerate(idx):
-            top = [j for j in np.argsort(-feat_scores[k])[: self.top_features] if feat_scores[k, j] > 0]
-            out[i] = _SEP.join(dict.fromkeys(names[j] for j in top))
-        return out
 
     def finalize(
         self, batch: pd.DataFrame, partition_scores: pd.DataFrame | PartitionFiles, *,
@@ -313,7 +295,7 @@ class RowScorer:
             self._widened_reasons(np.flatnonzero((score > cut) & ~flagged), families, cols, p_rows, reasons)
             flagged |= score > cut
         if p_rows is not None:
-            self._outlier_reasons(cols["_outlier_features"], p_rows, outlier, flagged, reasons)
+            outlier_reasons(self, cols["_outlier_features"], p_rows, outlier, flagged, reasons)
         for f in findings:
             if f.name in ("duplicate", "cluster") and f.fires.mean() > MAX_RULE_SHARE:
                 continue
@@ -399,6 +381,8 @@ class RowScorer:
             need |= {"_label_p", "_label_conf", "_label_knn", "_label_unseen"}
         if self._clusters_on():
             need |= {"_dup_exact", "_cell"} | {f"_vh_{j}" for j in range(len(self.cluster_encoders_))}
+        if density_on(self):
+            need.add("_density")
         missing = sorted(need - set(cols))
         if missing:
             raise ChecksDataError(
@@ -421,16 +405,3 @@ class RowScorer:
         with threadpool_limits(limits=1), ThreadPoolExecutor(jobs) as pool:
             parts = pd.concat(list(pool.map(self.score_partition, chunks)))
         return self.finalize(batch, parts, row_reasons=row_reasons)
-
-    def _outlier_reasons(
-        self, features: np.ndarray, p_rows: np.ndarray, outlier: np.ndarray, flagged: np.ndarray,
-        reasons: defaultdict[int, list[str]],
-    ) -> None:
-        thr = self.threshold_
-        names = self.row_detectors_
-        for i in np.flatnonzero(flagged & (outlier > thr)):
-            hits = [names[j] for j in range(len(names)) if p_rows[i, j] > thr] or [names[int(np.argmax(p_rows[i]))]]
-            codes = [f"outlier:{h}" for h in hits]
-            if isinstance(features[i], str) and features[i]:
-                codes += [f"outlier:ecod:feature={c}" for c in str(features[i]).split(_SEP)]
-            reasons[int(i)].extend(codes)

@@ -59,6 +59,7 @@ def run_batch_detectors(
     """Runs the enabled, applicable batch-level detectors other than the label model and sources, from the
     partitions' per-row columns (``cols``) and the batch's label keys."""
     from checks.detectors.clusters import backdoor_finding
+    from checks.detectors.density import density_finding
     from checks.detectors.duplicates import duplicate_finding
 
     findings: list[BatchFinding] = []
@@ -67,4 +68,6 @@ def run_batch_detectors(
     if "cluster" in scorer.detectors and labels is not None and scorer.has_reference_:
         codes = np.asarray(np.unique(labels, return_inverse=True)[1]).reshape(-1)
         findings.append(backdoor_finding(scorer, n, cols, codes, label_p))
+    if "density" in scorer.detectors:
+        findings.append(density_finding(getattr(scorer, "density_", None), n, cols))
     return findings
