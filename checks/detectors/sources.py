@@ -3,8 +3,10 @@
 For every source, its rows' suspicion (the combined score before this step) and the trusted label model's
 doubt about their labels (the effect of that source's data on a model trained on trusted data, after ART's
 ProvenanceDefense) are compared with all other sources' rows (Mann-Whitney U, one-sided), and its flag rate
-with the false-positive budget (binomial). A source that stands out is compromised: every one of its rows is
-flagged with ``source:compromised:<name>``.
+with the false-positive budget (binomial); its feature distribution is compared with all other sources' rows,
+one feature at a time (two-sample Kolmogorov-Smirnov on the preprocessed features, Bonferroni over features): a
+source that shifts a few features of otherwise in-range rows stands out there even when no single row does. A
+source that stands out is compromised: every one of its rows is flagged with ``source:compromised:<name>``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom, mannwhitneyu
+from scipy.stats import binom, kstwo, mannwhitneyu
 
 from checks.detectors._batch import BatchFinding
 
@@ -25,6 +27,8 @@ __all__ = ["source_finding", "source_table"]
 ALPHA = 1e-3  # family-wise significance (Bonferroni over sources and tests)
 MIN_EFFECT = 0.6  # a compromised source's rows are more suspicious than others' with at least this AUC
 MIN_ROWS = 10
+MIN_SHIFT = 0.25  # ... and its rows' distribution of some feature is at least this KS distance from the others'
+MAX_SHIFT_ROWS = 20_000  # the feature test runs on a seeded sample of at most this many batch rows
 
 
 def source_table(
@@ -50,22 +54,63 @@ def source_table(
     return pd.DataFrame(rows)
 
 
+def feature_shift(scorer: RowScorer, batch: pd.DataFrame, names: np.ndarray) -> dict[str, tuple[float, float, str]]:
+    """Per source (of at least ``MIN_ROWS`` sampled rows, when there are two or more sources): the largest KS
+    distance of one preprocessed feature between its rows and the other sources' rows, that test's p-value times
+    the number of features, and the feature's name."""
+    n = len(batch)
+    idx = np.arange(n)
+    if n > MAX_SHIFT_ROWS:
+        idx = np.sort(np.random.default_rng(scorer.random_state).choice(n, MAX_SHIFT_ROWS, replace=False))
+    src = names[idx]
+    uniq, inv = np.unique(src, return_inverse=True)
+    sizes = np.bincount(inv, minlength=len(uniq))
+    tested = [k for k in range(len(uniq)) if sizes[k] >= MIN_ROWS and len(idx) - sizes[k] >= MIN_ROWS]
+    if len(uniq) < 2 or not tested:
+        return {}
+    X = np.asarray(scorer.preprocessor_.transform(batch.iloc[idx]), dtype=np.float64)
+    feats = [str(f) for f in scorer.preprocessor_.feature_names_]
+    best = {int(k): (0.0, 1.0, "") for k in tested}
+    for j in range(X.shape[1]):
+        col = np.where(np.isnan(X[:, j]), np.inf, X[:, j])
+        vals, codes = np.unique(col, return_inverse=True)
+        if len(vals) < 2:
+            continue
+        counts = np.zeros((len(uniq), len(vals)))
+        np.add.at(counts, (inv, np.asarray(codes).reshape(-1)), 1.0)
+        total = counts.sum(axis=0)
+        for k in tested:
+            m = sizes[k]
+            cdf_s = np.cumsum(counts[k]) / m
+            cdf_r = np.cumsum(total - counts[k]) / (len(idx) - m)
+            d = float(np.abs(cdf_s - cdf_r).max())
+            if d > best[k][0]:
+                en = m * (len(idx) - m) / len(idx)
+                best[k] = (d, float(min(1.0, kstwo.sf(d, max(1, round(en))) * X.shape[1])), feats[j])
+    return {str(uniq[k]): v for k, v in best.items()}
+
+
 def source_finding(
     scorer: RowScorer, batch: pd.DataFrame, score: np.ndarray, flagged: np.ndarray, label_p: np.ndarray | None
 ) -> tuple[BatchFinding, pd.DataFrame]:
     assert scorer.source_column is not None
     table = source_table(batch[scorer.source_column], score, flagged, label_p, scorer.fp_budget)
-    n_tests = max(1, len(table)) * 3
+    names_arr = batch[scorer.source_column].astype("object").where(batch[scorer.source_column].notna(), "<NA>")
+    names_arr = names_arr.astype(str).to_numpy()
+    shift = feature_shift(scorer, batch, names_arr)
+    table["shift"] = [shift.get(str(v), (0.0, 1.0, ""))[0] for v in table["source"]]
+    table["p_shift"] = [shift.get(str(v), (0.0, 1.0, ""))[1] for v in table["source"]]
+    table["shift_feature"] = [shift.get(str(v), (0.0, 1.0, ""))[2] for v in table["source"]]
+    n_tests = max(1, len(table)) * 4
     alpha = ALPHA / n_tests
     multi = len(table) > 1
     comp = (
         ((table["p_score"] < alpha) & (table["auc_score"] >= MIN_EFFECT))
         | ((table["p_label"] < alpha) & (table["auc_label"] >= MIN_EFFECT))
+        | ((table["p_shift"] < alpha) & (table["shift"] >= MIN_SHIFT))
     ) & multi
     comp |= (table["p_flag"] < alpha) & (table["flag_rate"] >= 0.25) & (table["rows"] >= MIN_ROWS)
     table["compromised"] = comp.to_numpy(dtype=bool)
-    names = batch[scorer.source_column].astype("object").where(batch[scorer.source_column].notna(), "<NA>")
-    names_arr = names.astype(str).to_numpy()
     bad = set(table.loc[table["compromised"], "source"].tolist())
     fires = np.isin(names_arr, list(bad)) if bad else np.zeros(len(batch), dtype=bool)
     rate = dict(zip(table["source"], table["flag_rate"], strict=True))

@@ -121,3 +121,26 @@ def test_binned_prediction_equals_predict_proba(n_classes: int) -> None:
     model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
     unseen = np.vstack([rng.normal(scale=3.0, size=(2000, 5)), X[:50]])  # beyond every bin edge as well
     np.testing.assert_array_equal(_predict_proba_binned(model, unseen), model.predict_proba(unseen))
+
+
+def test_a_source_that_shifts_in_range_features_is_compromised(ref: pd.DataFrame) -> None:
+    """One source moves two features the label does not use (a discrete one by two steps, clipped to the
+    reference's range; a normal one by one sd), labels intact: no row stands out (score, label and flag-rate tests
+    all pass it), the source's feature distribution does. Random clean sources are left alone."""
+    batch = _data(600, 7)
+    rng = np.random.default_rng(3)
+    src = np.asarray([f"s{i}" for i in rng.integers(1, 5, size=len(batch))], dtype=object)
+    bad = np.zeros(len(batch), dtype=bool)
+    bad[rng.choice(len(batch), 60, replace=False)] = True
+    src[bad] = "s0"
+    batch["k"] = np.where(bad, np.minimum(batch["k"] + 2, 5), batch["k"])
+    batch["c"] = np.where(bad, batch["c"] + 1.0, batch["c"])
+    scorer = RowScorer(label_column="y", source_column="source").fit(ref.assign(source="reference"))
+    out = scorer.score(batch.assign(source=src))
+    table = pd.DataFrame(out.attrs["sources"]).set_index("source")
+    assert table["compromised"].to_dict() == {"s0": True, "s1": False, "s2": False, "s3": False, "s4": False}
+    assert table.loc["s0", "p_score"] > 0.01 and table.loc["s0", "flag_rate"] < 0.1  # only the new test sees it
+    assert table.loc["s0", "shift_feature"] in ("c", "k") and table.loc["s0", "shift"] >= 0.25
+    assert out["flagged"][bad].all() and out["flagged"][~bad].mean() <= 0.05
+    clean = scorer.score(_data(600, 7).assign(source=np.asarray([f"s{i}" for i in rng.integers(0, 5, size=600)])))
+    assert not pd.DataFrame(clean.attrs["sources"])["compromised"].any()
