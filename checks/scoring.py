@@ -238,12 +238,14 @@ class RowScorer:
 
     def finalize(
         self, batch: pd.DataFrame, partition_scores: pd.DataFrame | PartitionFiles, *,
-        row_reasons: Mapping[int, Sequence[str]] | None = None,
+        row_reasons: Mapping[int, Sequence[str]] | None = None, batch_sample: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """Batch-level detectors, combination, threshold and reasons: the ``scores.parquet`` table.
 
         ``partition_scores`` is ``score_partition``'s output for all rows in order, or ``PartitionFiles`` over
-        its saved pieces (read a column at a time)."""
+        its saved pieces (read a column at a time). With a source column, the source test compares features of
+        a sample of rows: ``batch`` holds every column, or ``batch_sample`` holds the rows at
+        ``sample_index(len(batch), sources.MAX_SHIFT_ROWS, random_state)``."""
         n = len(batch)
         if len(partition_scores) != n:
             raise ChecksDataError(
@@ -284,7 +286,7 @@ class RowScorer:
         score = self._raise_fired(score, findings)
         source_table = None
         if self.source_column is not None and "source" in self.detectors:
-            src, source_table = source_finding(self, batch, score, score > thr, label_p)
+            src, source_table = source_finding(self, batch, score, score > thr, label_p, batch_sample)
             findings.append(src)
             score = self._raise_fired(score, [src])
         flagged = score > thr

@@ -1,4 +1,5 @@
-"""Summaries, ledger entries, references and Prefect artifacts of an ingest run (internal to ``flows``).
+"""Summaries, ledger entries and Prefect artifacts of an ingest run (internal to ``flows``; its reference is
+``pipelines._reference``).
 
 Ledger entries of one attempt (the verdict of an entry applies to every subject it names):
 
@@ -18,19 +19,15 @@ import hashlib
 import os
 import platform
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
-from pipelines import _preload
 from pipelines._uris import one_line, redact_uri, scrub
-from pipelines.errors import PipelineInputError
 from pipelines.policy import Decision
 
-__all__ = ["ERROR_EXIT", "describe_detectors", "resolve_reference", "run_summary", "error_summary", "record_attempt", "artifacts"]
+__all__ = ["ERROR_EXIT", "describe_detectors", "run_summary", "error_summary", "record_attempt", "artifacts"]
 
 ERROR_EXIT = 2
 
@@ -52,181 +49,6 @@ def _actor() -> str:
     except Exception:  # noqa: BLE001 - no user name in some containers
         user = "unknown"
     return f"{user}@{platform.node()}"
-
-
-# A reference joining several approved sets holds at most REFERENCE_MAX_ROWS rows (or the scorer's minimum, when
-# larger): the contract, the drift profile and the scorer read the reference whole, and 200,000 rows stay below one
-# default scoring partition (250,000 rows, already held in memory by the flow) while leaving the scorer's fit sample
-# (at most 50,000 rows) a sample. An older set that would pass the bound gives a seeded uniform sample of the rows
-# still allowed. At most REFERENCE_MAX_ENTRIES older approved entries are searched.
-REFERENCE_MAX_ROWS = 200_000
-REFERENCE_MAX_ENTRIES = 1_000
-
-
-def resolve_reference(ctx: dict[str, Any], state: Any, reference: str | None, work: Path) -> dict[str, Any] | None:
-    """The reference data: ``--reference``, else the source's recent approved data found through the ledger:
-    the newest approved set alone when it holds the rows the scorer needs (``min_reference_rows(fp_budget)``),
-    else it and older approved sets, newest first, until they do (``_union_reference``).
-
-    Returns ``{"uri", "path", "digest", "origin"}``, plus ``"parts"`` (``[{"index", "digest", "rows"}]``, the
-    approved sets in the reference file's order, oldest first) when the reference joins several approved sets;
-    None when the source has no approved data. Re-running the input of the newest approved entry uses what that
-    entry was judged against (idempotent). Too few approved rows is ``scoring:small_reference`` (exit 2).
-    """
-    from pipelines import tasks
-
-    config = ctx["config"]
-    if reference:
-        # relative allowed_roots are taken from the working directory, as the flow does for the batch
-        staged = tasks.stage_or_refuse(reference, str(work / "ref-input"), config.allowed_roots, os.getcwd(),
-                                       what="the reference ")
-        return {"uri": redact_uri(reference), "path": staged["path"], "digest": staged["digest"],
-                "origin": "argument"}
-    from provenance.ledger import open_ledger
-
-    with open_ledger(ctx["ledger_url"]) as ledger:
-        record = ledger.latest_approved(ctx["source"])
-        if record is None:
-            return None
-        pred = record.statement["predicate"]
-        if (pred.get("source") or {}).get("digest") == ctx["digest"]:
-            ref = pred.get("reference")  # re-running an approved input: use what it was judged against (idempotent)
-            return _recorded_reference(ctx, state, ref, record, work) if ref and ref.get("digest") else None
-        data = pred.get("approved_data")
-        if not data or not data.get("digest"):
-            return None
-        path = _approved_file(ctx, state, data, record)
-        _preload.wait()  # the scorer's module may be importing on the preload thread
-        from checks.scoring import min_reference_rows
-
-        need = min_reference_rows(config.fp_budget)
-        if pq.ParquetFile(path).metadata.num_rows >= need:  # the newest approved set is enough: it alone, as ever
-            return {"uri": data.get("uri"), "path": str(path), "digest": data["digest"], "origin": "ledger"}
-        return _union_reference(ctx, state, work, ledger, record, path, need)
-
-
-def _verified(digest: str, *candidates: Path) -> Path | None:
-    """The first candidate that is a file holding exactly the bytes of ``digest``."""
-    from provenance.hashing import file_digest
-
-    for path in candidates:
-        if path.is_file() and file_digest(path) == digest:
-            return path
-    return None
-
-
-def _approved_file(ctx: dict[str, Any], state: Any, data: dict[str, Any], record: Any) -> Path:
-    """The approved data an entry names (``predicate.approved_data``), from the state directory or its URI."""
-    found = _verified(data["digest"], state.approved_path(data["digest"]), Path(str(data.get("uri", ""))))
-    if found is None:
-        raise PipelineInputError(
-            "reference:unavailable",
-            f"the approved reference {data['digest']} of source {ctx['source']!r} (ledger entry {record.index}) is "
-            f"not in the state directory or at {data.get('uri')}; pass --reference",
-        )
-    return found
-
-
-def _older_approved(ledger: Any, source: str, below: int) -> Iterator[Any]:
-    """The source's approved entries before entry ``below``, newest first, each inclusion-proved."""
-    from provenance.errors import LedgerIntegrityError
-
-    limit, last = 16, below
-    while True:
-        rows = ledger.log(source=source, verdict="approved", limit=limit)  # newest first; a page grows
-        for idx, _ in (row for row in rows if row[0] < last):
-            rec = ledger.record(idx)
-            if rec.verdict != "approved" or rec.source != source:
-                raise LedgerIntegrityError(
-                    "ledger:bad_index", "the source index points at a different entry", index=idx,
-                    expected=f"approved entry of {source}", found=f"{rec.verdict} entry of {rec.source}")
-            last = idx
-            yield rec
-        if len(rows) < limit:
-            return
-        limit *= 4
-
-
-def _union_reference(ctx: dict[str, Any], state: Any, work: Path, ledger: Any, newest: Any, newest_path: Path,
-                     need: int) -> dict[str, Any]:
-    """The newest approved set is too small: join older approved sets of the source (newest first) until the
-    rows reach ``need``, into one Parquet file in the work dir (kept in the state directory by its digest)."""
-    from pipelines import tasks
-
-    cap = max(REFERENCE_MAX_ROWS, need)
-    first = tasks.read_reference_part(newest_path, cap)
-    tables = [first]
-    pred = newest.statement["predicate"]
-    parts = [{"index": newest.index, "digest": pred["approved_data"]["digest"], "rows": first.num_rows}]
-    seen = {pred["approved_data"]["digest"], (pred.get("source") or {}).get("digest"), ctx["digest"]}
-    total, stop = first.num_rows, "there is no older approved data"
-    for n, rec in enumerate(_older_approved(ledger, ctx["source"], newest.index)):
-        if n >= REFERENCE_MAX_ENTRIES:
-            stop = f"the {REFERENCE_MAX_ENTRIES} approved entries before them hold no more"
-            break
-        p = rec.statement["predicate"]
-        data, src = p.get("approved_data") or {}, (p.get("source") or {}).get("digest")
-        if not data.get("digest") or data["digest"] in seen or (src is not None and src in seen):
-            continue  # no data, a set already taken (a re-run), or this very batch approved before
-        seen.update((data["digest"], src))
-        try:
-            table = tasks.read_reference_part(_approved_file(ctx, state, data, rec), cap - total, first.schema)
-        except ValueError as exc:  # other columns: the contract changed there, so older data is not comparable
-            stop = f"the approved data of ledger entry {rec.index} before them does not match ({exc})"
-            break
-        if table.num_rows:
-            tables.append(table)
-            parts.append({"index": rec.index, "digest": data["digest"], "rows": table.num_rows})
-            total += table.num_rows
-        if total >= need:
-            break
-    if total < need:
-        which = ", ".join(str(i) for i in sorted(p["index"] for p in parts))
-        raise PipelineInputError(
-            "scoring:small_reference",
-            f"source {ctx['source']!r} has {total} approved rows to use as its reference (ledger "
-            f"entr{'ies' if len(parts) > 1 else 'y'} {which}) and {stop}; at least {need} are needed to hold a "
-            f"false-positive budget of {ctx['config'].fp_budget:g}: pass --reference with a larger trusted file "
-            f"(at least {need} rows)",
-        )
-    kept = [i for i in reversed(range(len(parts))) if parts[i]["rows"]]  # file order: oldest first, as they came
-    return _kept_union(state, tasks.write_reference([tables[i] for i in kept], work / "reference-union.parquet"),
-                       [parts[i] for i in kept])
-
-
-def _kept_union(state: Any, path: Path, parts: list[dict[str, Any]]) -> dict[str, Any]:
-    from provenance.hashing import file_digest  # a union is kept by digest, so a re-run finds it
-
-    digest = file_digest(path)
-    kept = state.keep_reference(path, digest)
-    return {"uri": str(kept), "path": str(path), "digest": digest, "origin": "ledger", "parts": parts}
-
-
-def _recorded_reference(ctx: dict[str, Any], state: Any, ref: dict[str, Any], record: Any,
-                        work: Path) -> dict[str, Any]:
-    """The reference an approved entry was judged against: its file, or rebuilt from the approved sets it joined."""
-    from pipelines import tasks
-
-    digest, parts = ref["digest"], ref.get("parts") or []
-    found = _verified(digest, state.approved_path(digest), state.reference_path(digest), Path(str(ref.get("uri", ""))))
-    if found is not None:
-        return {"uri": ref.get("uri"), "path": str(found), "digest": digest, "origin": "ledger",
-                **({"parts": parts} if parts else {})}
-    if parts and all(_verified(p["digest"], state.approved_path(p["digest"])) for p in parts):
-        tables, schema = [], None
-        for part in reversed(parts):  # the newest set's columns are the reference's, as when it was built
-            tables.append(tasks.read_reference_part(state.approved_path(part["digest"]), int(part["rows"]), schema))
-            schema = tables[0].schema
-        tables.reverse()
-        union = _kept_union(state, tasks.write_reference(tables, work / "reference-union.parquet"), parts)
-        if union["digest"] == digest:
-            return dict(union, uri=ref.get("uri"))
-    raise PipelineInputError(
-        "reference:unavailable",
-        f"the approved reference {digest} of source {ctx['source']!r} (ledger entry {record.index}) is not in "
-        f"the state directory or at {ref.get('uri')}"
-        + (", and its approved parts do not rebuild it" if parts else "") + "; pass --reference",
-    )
 
 
 def _failure_summary(failures: pd.DataFrame) -> dict[str, Any]:

@@ -30,9 +30,9 @@ from pipelines._record import (
     artifacts,
     error_summary,
     record_attempt,
-    resolve_reference,
     run_summary,
 )
+from pipelines._reference import resolve_reference
 from pipelines._uris import redact_uri, shown
 from pipelines.config import Config, load_config
 from pipelines.errors import PipelineConfigError, PipelineError, PipelineInputError
@@ -186,7 +186,7 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
         ref = resolve_reference(ctx, state, reference, work)
         ref_path = None
         if ref is not None:
-            ref_path = tasks.read_batch(ref["path"], ref["uri"], str(work / "reference.parquet"),
+            ref_path = tasks.read_batch(ref["path"], ref["uri"] or ref["path"], str(work / "reference.parquet"),
                                         config.partition_rows, block)["path"]
     ctx["reference"] = ref
     logger.info("read %s rows from %s (%s)", batch["rows"], ctx["uri"], staged["digest"])
@@ -196,9 +196,10 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
                                         str(work), ctx["source_column"])
     drift_path = None
     if ref is not None and ref_path is not None:
-        with _stage(ctx, "drift"):
-            drift_path = tasks.check_drift(batch["path"], ref_path, ref["digest"],
-                                           str(state.profile_path(ref["digest"])), str(work), ctx["source_column"])
+        with _stage(ctx, "drift"):  # a joined reference's profile is built in the work dir, never kept
+            profile = ref.get("profile") or str(state.profile_path(ref["digest"]))
+            drift_path = tasks.check_drift(batch["path"], ref_path, ref["digest"], profile, str(work),
+                                           ctx["source_column"])
     params = {"label_column": ctx["label_column"], "source_column": ctx["source_column"],
               "fp_budget": config.fp_budget, "random_state": config.random_state}
     with _stage(ctx, "fit"):

@@ -5,10 +5,11 @@ otherwise)::
 
     sources/<source>/contract.toml          inferred from the first approved data of the source
     sources/<source>/approved/<hex>.parquet  approved rows of a run, by digest (the next run's reference)
-    sources/<source>/references/<hex>.parquet  a reference made of several approved sets (when the newest is
-                                               too small alone), by digest, so a re-run finds what it was judged
-                                               against
     profiles/<hex>.json                      drift profile of a reference, by the reference digest
+
+A reference joining several approved sets (the newest too small alone) is not kept here: each run builds it in its
+work directory from the approved sets (a re-run rebuilds it from the ``parts`` its entry names and checks the
+recorded digest), with its drift profile, so this directory grows only by the approved data itself.
 
 Example::
 
@@ -76,13 +77,6 @@ class SourceState:
     def keep_approved(self, path: Path, digest: str) -> Path:
         """Copy approved data into the state (idempotent; written atomically)."""
         return _keep(path, self.approved_path(digest))
-
-    def reference_path(self, digest: str) -> Path:
-        return self.dir / "references" / (digest.removeprefix("sha256:") + ".parquet")
-
-    def keep_reference(self, path: Path, digest: str) -> Path:
-        """Copy a reference built from several approved sets into the state (idempotent; written atomically)."""
-        return _keep(path, self.reference_path(digest))
 
     def profile_path(self, reference_digest: str) -> Path:
         return self.root / "profiles" / (reference_digest.removeprefix("sha256:") + ".json")

@@ -45,6 +45,17 @@ def load_frame(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def _sample_frame(path: str | Path, rows: int, seed: int) -> pd.DataFrame:
+    """The staged file's rows at ``sample_index(total, rows, seed)`` (every row when there are fewer), read one
+    row group at a time; the index is each row's 0-based position in the file."""
+    from checks.detectors._base import sample_index
+    from pipelines._reference import read_part
+
+    df = read_part(path, rows, seed).to_pandas()
+    df.index = pd.Index(sample_index(pq.ParquetFile(path).metadata.num_rows, rows, seed), dtype="int64")
+    return df
+
+
 def _columns(path: str | Path, names: list[str | None]) -> pd.DataFrame:
     """Only the named columns of a staged Parquet file (every row; no columns at all when none is named)."""
     wanted = [c for c in dict.fromkeys(names) if c is not None]
@@ -60,61 +71,6 @@ def _columns(path: str | Path, names: list[str | None]) -> pd.DataFrame:
 def _schema_frame(path: str | Path) -> pd.DataFrame:
     """A zero-row frame with the staged file's columns and dtypes."""
     return pq.read_schema(path).empty_table().to_pandas()
-
-
-def _fits(have: pa.DataType, want: pa.DataType) -> bool:
-    """An older approved column of type ``have`` may join a reference whose column is ``want``: the same type,
-    an all-null column, text to text (``string``/``large_string``), or numbers to numbers (the cast then checks
-    every value, so nothing is truncated)."""
-    kinds = ((pa.types.is_integer, pa.types.is_floating), (pa.types.is_string, pa.types.is_large_string))
-    return (have == want or pa.types.is_null(have)
-            or any(any(f(have) for f in kind) and any(f(want) for f in kind) for kind in kinds))
-
-
-def read_reference_part(path: str | Path, rows: int, schema: pa.Schema | None = None,
-                        seed: int = 0) -> pa.Table:
-    """``rows`` rows of approved Parquet data for a reference made of several approved sets: every row, or when
-    ``rows`` is fewer, a uniform sample drawn with ``seed`` (in file order, read one row group at a time, so the
-    same file and count give the same rows). With ``schema`` (the newest set's) the columns must be the same
-    names in the same order, with types that fit (``_fits``), and the result is cast to it; otherwise ValueError
-    says which column differs."""
-    import numpy as np
-
-    pf = pq.ParquetFile(path)
-    have = pf.schema_arrow
-    if schema is not None:
-        if have.names != schema.names:
-            raise ValueError(f"its columns are {', '.join(have.names[:12])}, not {', '.join(schema.names[:12])}")
-        for other, field in zip(have, schema, strict=True):
-            if not _fits(other.type, field.type):
-                raise ValueError(f"its column {field.name!r} is {other.type}, not {field.type}")
-    total = pf.metadata.num_rows
-    if rows >= total:
-        table = pf.read()
-    else:
-        picks = np.sort(np.random.default_rng(seed).choice(total, size=rows, replace=False))
-        pieces, start = [], 0
-        for g in range(pf.metadata.num_row_groups):
-            n = pf.metadata.row_group(g).num_rows
-            lo, hi = np.searchsorted(picks, [start, start + n])
-            if hi > lo:
-                pieces.append(pf.read_row_group(g).take(pa.array(picks[lo:hi] - start)))
-            start += n
-        table = pa.concat_tables(pieces) if pieces else have.empty_table()
-    if schema is None:
-        return table
-    try:
-        return table.cast(schema, safe=True)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        raise ValueError(f"its values do not fit the newest approved data's types ({exc})") from None
-
-
-def write_reference(tables: list[pa.Table], dest: str | Path) -> Path:
-    """Concatenate reference parts (cast to one schema by ``read_reference_part``) into one Parquet file, always
-    written with the same settings (not the config's ``partition_rows``), so the same parts give the same bytes."""
-    out = Path(dest)
-    pq.write_table(pa.concat_tables(tables), out, compression="zstd", row_group_size=131_072)
-    return out
 
 
 def partition_count(batch_path: str) -> int:
@@ -262,12 +218,16 @@ def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, An
     Returns ``{"path": <pickled scorer>, "detectors": <its JSON-able description for the ledger>}``.
     """
     _preload.wait()
+    from checks.detectors.density import DensityExcess
     from checks.scoring import RowScorer
     from pipelines._record import describe_detectors
 
     reference = load_frame(reference_path) if reference_path else None
-    # with a reference the batch is only checked for its columns: its schema (zero rows) is enough
-    batch = load_frame(batch_path) if reference is None else _schema_frame(batch_path)
+    seed = int(params.get("random_state", 0))
+    # with a reference the batch is checked for its columns, and a seeded sample of its rows is the density
+    # detector's pool: the rows RowScorer.fit would draw from the whole batch, read a row group at a time
+    batch = load_frame(batch_path) if reference is None else _sample_frame(batch_path, DensityExcess().max_samples,
+                                                                           seed)
     scorer = RowScorer(**params).fit(reference, batch)
     out = Path(work_dir) / "scorer.pkl"
     # our own fitted object, written and read only inside this run's work dir; input data is never unpickled
@@ -307,8 +267,13 @@ def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str
         rr = pq.read_table(row_reasons_path).to_pydict()
         for r, code in zip(rr["row"], rr["reason"], strict=True):
             row_reasons.setdefault(int(r), []).append(str(code))
+    sample = None
+    if scorer.source_column is not None and "source" in scorer.detectors:
+        from checks.detectors.sources import MAX_SHIFT_ROWS
+
+        sample = _sample_frame(batch_path, MAX_SHIFT_ROWS, scorer.random_state)  # the source test's feature rows
     scores = scorer.finalize(_columns(batch_path, [scorer.label_column, scorer.source_column]), parts,
-                             row_reasons=row_reasons or None)
+                             row_reasons=row_reasons or None, batch_sample=sample)
     release_freed_memory()
     from pipelines.outputs import write_scores
 

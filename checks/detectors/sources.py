@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binom, kstwo, mannwhitneyu
 
+from checks.detectors._base import sample_index
 from checks.detectors._batch import BatchFinding
+from checks.errors import ChecksConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from checks.scoring import RowScorer
@@ -54,21 +56,24 @@ def source_table(
     return pd.DataFrame(rows)
 
 
-def feature_shift(scorer: RowScorer, batch: pd.DataFrame, names: np.ndarray) -> dict[str, tuple[float, float, str]]:
+def _source_names(values: pd.Series) -> np.ndarray:
+    return np.asarray(values.astype("object").where(values.notna(), "<NA>").astype(str).to_numpy())
+
+
+def feature_shift(scorer: RowScorer, sample: pd.DataFrame) -> dict[str, tuple[float, float, str]]:
     """Per source (of at least ``MIN_ROWS`` sampled rows, when there are two or more sources): the largest KS
     distance of one preprocessed feature between its rows and the other sources' rows, that test's p-value times
-    the number of features, and the feature's name."""
-    n = len(batch)
-    idx = np.arange(n)
-    if n > MAX_SHIFT_ROWS:
-        idx = np.sort(np.random.default_rng(scorer.random_state).choice(n, MAX_SHIFT_ROWS, replace=False))
-    src = names[idx]
+    the number of features, and the feature's name. ``sample`` is the batch's rows at
+    ``sample_index(len(batch), MAX_SHIFT_ROWS, random_state)``, with every feature column and the source column."""
+    assert scorer.source_column is not None
+    idx = np.arange(len(sample))
+    src = _source_names(sample[scorer.source_column])
     uniq, inv = np.unique(src, return_inverse=True)
     sizes = np.bincount(inv, minlength=len(uniq))
     tested = [k for k in range(len(uniq)) if sizes[k] >= MIN_ROWS and len(idx) - sizes[k] >= MIN_ROWS]
     if len(uniq) < 2 or not tested:
         return {}
-    X = np.asarray(scorer.preprocessor_.transform(batch.iloc[idx]), dtype=np.float64)
+    X = np.asarray(scorer.preprocessor_.transform(sample), dtype=np.float64)
     feats = [str(f) for f in scorer.preprocessor_.feature_names_]
     best = {int(k): (0.0, 1.0, "") for k in tested}
     for j in range(X.shape[1]):
@@ -91,13 +96,21 @@ def feature_shift(scorer: RowScorer, batch: pd.DataFrame, names: np.ndarray) -> 
 
 
 def source_finding(
-    scorer: RowScorer, batch: pd.DataFrame, score: np.ndarray, flagged: np.ndarray, label_p: np.ndarray | None
+    scorer: RowScorer, batch: pd.DataFrame, score: np.ndarray, flagged: np.ndarray, label_p: np.ndarray | None,
+    sample: pd.DataFrame | None = None,
 ) -> tuple[BatchFinding, pd.DataFrame]:
     assert scorer.source_column is not None
     table = source_table(batch[scorer.source_column], score, flagged, label_p, scorer.fp_budget)
-    names_arr = batch[scorer.source_column].astype("object").where(batch[scorer.source_column].notna(), "<NA>")
-    names_arr = names_arr.astype(str).to_numpy()
-    shift = feature_shift(scorer, batch, names_arr)
+    names_arr = _source_names(batch[scorer.source_column])
+    if sample is None:
+        missing = [c for c in scorer.preprocessor_.feature_columns_ if c is not None and c not in batch.columns]
+        if missing:
+            raise ChecksConfigError(
+                "scoring:no_source_sample",
+                f"the source test compares features, but the batch given to finalize lacks {missing[0]!r}: pass "
+                "batch_sample (the batch's rows at sample_index(len(batch), MAX_SHIFT_ROWS, random_state))")
+        sample = batch.iloc[sample_index(len(batch), MAX_SHIFT_ROWS, scorer.random_state)]
+    shift = feature_shift(scorer, sample)
     table["shift"] = [shift.get(str(v), (0.0, 1.0, ""))[0] for v in table["source"]]
     table["p_shift"] = [shift.get(str(v), (0.0, 1.0, ""))[1] for v in table["source"]]
     table["shift_feature"] = [shift.get(str(v), (0.0, 1.0, ""))[2] for v in table["source"]]

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -234,10 +235,51 @@ def test_partitioned_flow_scores_equal_the_scorer_on_the_whole_batch(tmp_path: P
     flow = pd.read_parquet(tmp_path / "out" / "scores.parquet")
     batch = pd.read_parquet(credit / "batch_poisoned.parquet")
     direct = RowScorer(label_column="class", fp_budget=0.01, random_state=0).fit(
-        pd.read_parquet(credit / "reference.parquet"), batch.iloc[:0]).score(batch)
+        pd.read_parquet(credit / "reference.parquet"), batch).score(batch)
     assert len(flow) == len(batch) > 200
     score_cols = [c for c in direct.columns if c.startswith("score")]
     pd.testing.assert_frame_equal(flow[score_cols], direct[score_cols], check_exact=False, rtol=1e-12)
+
+
+def test_sampled_detectors_see_the_same_rows_in_the_flow(tmp_path: Path, data_samples: Path, ledger_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The density pool and the source test's feature rows are seeded samples of the batch; the flow reads them
+    from the staged file (the finalize step holds no feature columns: the source test once failed there with
+    "the batch lacks column 'duration'") and must score as ``RowScorer`` does with the whole batch in memory,
+    here with both samples smaller than the batch."""
+    from checks.detectors import sources
+    from checks.scoring import RowScorer
+
+    monkeypatch.setattr(sources, "MAX_SHIFT_ROWS", 500)
+    credit = data_samples / "credit"
+    one = pd.read_csv(credit / "batch_multisource.csv")
+    rng = np.random.default_rng(0)
+    copies = []
+    for k in range(6):  # 6 x 235 rows > the density pool's 1,024
+        c = one.copy()
+        c["credit_amount"] = c["credit_amount"] + rng.integers(0, 50, len(c)) * k
+        copies.append(c)
+    batch = pd.concat(copies, ignore_index=True)
+    batch.to_parquet(tmp_path / "batch.parquet", index=False)
+    ref = pd.read_csv(credit / "reference.csv").assign(source="vendor_a")
+    ref.to_parquet(tmp_path / "ref.parquet", index=False)
+    cfg = tmp_path / "tg.toml"
+    cfg.write_text("partition_rows = 300\n", encoding="utf-8")
+    ingest(str(tmp_path / "batch.parquet"), source="multi", label_column="class", source_column="source",
+           config_path=str(cfg), reference=str(tmp_path / "ref.parquet"), ledger_url=ledger_url,
+           out_dir=str(tmp_path / "out"))
+    flow = pd.read_parquet(tmp_path / "out" / "scores.parquet")
+    scorer = RowScorer(label_column="class", source_column="source", fp_budget=0.01, random_state=0)
+    direct = scorer.fit(pd.read_parquet(tmp_path / "ref.parquet"), pd.read_parquet(tmp_path / "batch.parquet"))
+    expected = direct.score(pd.read_parquet(tmp_path / "batch.parquet"))
+    assert direct.density_ is not None and len(batch) > 1_024
+    assert len(flow) == len(batch)
+    score_cols = [c for c in expected.columns if c.startswith("score")]
+    assert "score_source" in score_cols
+    pd.testing.assert_frame_equal(flow[score_cols], expected[score_cols], check_exact=False, rtol=1e-12)
+    assert flow["flagged"].tolist() == expected["flagged"].tolist()
+    recorded = json.loads((tmp_path / "out" / "summary.json").read_text())["detectors"]["density"]
+    assert recorded == direct.describe()["density"] and recorded["pool"]["batch"] > 0
 
 
 @pytest.mark.parametrize("name", ["score", "row", "reasons"])

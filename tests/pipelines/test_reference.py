@@ -1,7 +1,9 @@
 """A source's reference is its recent approved data, enough of it (review finding F3).
 
 The newest approved set alone when it holds ``min_reference_rows(fp_budget)`` rows (unchanged: same file, same
-digest); else it and older approved sets, newest first, joined into one Parquet file. The first tests call
+digest); else it and older approved sets, newest first, joined into one Parquet file of exactly that many rows,
+built in the run's work dir from checked copies and never kept (review 2: all-null columns, columns in another
+order, disk growth, parts swapped while read). The first tests call
 ``resolve_reference`` on a real ledger with approved entries appended through the ledger API (no Prefect); the
 last ones run the real flow: a small approved batch no longer stops the source.
 """
@@ -19,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines import _record
-from pipelines._record import resolve_reference
+from pipelines import _reference
+from pipelines._reference import resolve_reference
 from pipelines.config import load_config
 from pipelines.errors import PipelineInputError
 from pipelines.state import SourceState, state_dir_for
@@ -90,26 +92,43 @@ def test_a_big_enough_newest_set_is_the_reference_alone_as_before(src: Source, t
     assert not (src.state.dir / "references").exists()
 
 
-def test_a_small_newest_set_is_joined_with_older_ones_until_there_are_enough_rows(src: Source,
-                                                                                 tmp_path: Path) -> None:
-    oldest = src.approve(frame(400, 1))
-    older = src.approve(frame(60, 2))
-    newest = src.approve(frame(30, 3))
+def test_a_small_newest_set_is_joined_with_older_ones_into_exactly_the_rows_needed(src: Source,
+                                                                                  tmp_path: Path) -> None:
+    oldest = src.approve(frame(400, 1).assign(row_id=np.arange(400)))
+    older = src.approve(frame(60, 2).assign(row_id=np.arange(60) + 1000))
+    newest = src.approve(frame(30, 3).assign(row_id=np.arange(30) + 2000))
     ref = src.resolve(tmp_path)
-    assert ref is not None and ref["origin"] == "ledger"
-    # newest first until 100 rows: 30 + 60 is not enough, + 400 is; recorded in file order, oldest first
-    assert ref["parts"] == [{"index": p["index"], "digest": p["digest"], "rows": p["rows"]}
-                            for p in (oldest, older, newest)]
-    got = pq.read_table(ref["path"])
-    assert got.num_rows == 490 and got.schema.names == ["x", "n", "cat", "label"]
-    want = pd.concat([pd.read_parquet(p["path"]) for p in (oldest, older, newest)], ignore_index=True)
-    pd.testing.assert_frame_equal(got.to_pandas(), want)
-    assert ref["digest"] == file_digest(Path(ref["path"]))
-    kept = src.state.reference_path(ref["digest"])
-    assert ref["uri"] == str(kept) and file_digest(kept) == ref["digest"]
+    assert ref is not None and ref["origin"] == "ledger" and ref["uri"] is None  # no file is kept anywhere
+    # newest first until 100 rows: 30 + 60, then a seeded sample of the 10 rows still missing from the oldest;
+    # recorded in file order, oldest first
+    assert ref["parts"] == [{"index": oldest["index"], "digest": oldest["digest"], "rows": 10},
+                            {"index": older["index"], "digest": older["digest"], "rows": 60},
+                            {"index": newest["index"], "digest": newest["digest"], "rows": 30}]
+    got = pq.read_table(ref["path"]).to_pandas()
+    assert len(got) == 100 and list(got.columns) == ["x", "n", "cat", "label", "row_id"]
+    want = pd.concat([pd.read_parquet(p["path"]) for p in (older, newest)], ignore_index=True)
+    pd.testing.assert_frame_equal(got.iloc[10:].reset_index(drop=True), want)
+    sample = got.iloc[:10]
+    assert sample["row_id"].is_monotonic_increasing and set(sample["row_id"]) <= set(range(400))
+    pd.testing.assert_frame_equal(sample.reset_index(drop=True),
+                                  pd.read_parquet(oldest["path"]).iloc[sample["row_id"]].reset_index(drop=True))
+    assert ref["digest"] == file_digest(Path(ref["path"])) and Path(ref["path"]).is_relative_to(tmp_path)
+    assert Path(ref["profile"]).parent == Path(ref["path"]).parent / "profiles"  # the drift profile: work dir
     again = src.resolve(tmp_path)
     assert again is not None and again["path"] != ref["path"]
-    assert dict(again, path=None) == dict(ref, path=None)  # the same union, byte for byte, in the new work dir
+    assert dict(again, path=None, profile=None) == dict(ref, path=None, profile=None)  # the same bytes again
+
+
+def test_the_state_directory_does_not_grow_with_joined_references(src: Source, tmp_path: Path) -> None:
+    """Review 2 finding 3: each small approved batch kept a new reference of up to 200,000 rows (15 MB)."""
+    src.approve(frame(5000, 1))
+    before = sorted(p.relative_to(src.state.root) for p in src.state.root.rglob("*"))
+    for seed in range(2, 5):
+        src.approve(frame(30, seed), keep=False)  # (its approved copy is not what is measured here)
+        ref = src.resolve(tmp_path)
+        assert ref is not None and pq.read_metadata(ref["path"]).num_rows == 100  # the need, not 200,000
+    assert sorted(p.relative_to(src.state.root) for p in src.state.root.rglob("*")) == before
+    assert not (src.state.dir / "references").exists() and not (src.state.root / "profiles").exists()
 
 
 def test_sets_already_taken_and_the_batch_itself_are_not_counted_twice(src: Source, tmp_path: Path) -> None:
@@ -120,26 +139,24 @@ def test_sets_already_taken_and_the_batch_itself_are_not_counted_twice(src: Sour
     newest = src.approve(frame(50, 3))
     ref = src.resolve(tmp_path, digest=this["source_digest"])
     assert ref is not None
-    assert [p["index"] for p in ref["parts"]] == [1, newest["index"]]  # entry 1 (the re-run) stands for entry 0
-    assert pq.read_metadata(ref["path"]).num_rows == 450
+    assert [(p["index"], p["rows"]) for p in ref["parts"]] == [(1, 50), (newest["index"], 50)]  # 1 stands for 0
+    assert pq.read_metadata(ref["path"]).num_rows == 100
 
 
-def test_a_union_holds_at_most_the_row_bound_with_a_seeded_sample_of_the_last_set(
-        src: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_record, "REFERENCE_MAX_ROWS", 200)
+def test_the_last_set_joined_gives_a_seeded_sample_spread_over_it(src: Source, tmp_path: Path) -> None:
     big = src.approve(frame(5000, 1).assign(row_id=np.arange(5000)))
     newest = src.approve(frame(30, 2).assign(row_id=np.arange(30) + 10_000))
     ref = src.resolve(tmp_path)
     assert ref is not None
-    assert [(p["index"], p["rows"]) for p in ref["parts"]] == [(big["index"], 170), (newest["index"], 30)]
+    assert [(p["index"], p["rows"]) for p in ref["parts"]] == [(big["index"], 70), (newest["index"], 30)]
     got = pd.read_parquet(ref["path"])
-    assert len(got) == 200 and got["row_id"].iloc[170:].tolist() == list(range(10_000, 10_030))
-    sample = got["row_id"].iloc[:170]
+    assert len(got) == 100 and got["row_id"].iloc[70:].tolist() == list(range(10_000, 10_030))
+    sample = got["row_id"].iloc[:70]
     assert sample.is_monotonic_increasing and sample.max() > 2500  # spread over the file, not its head
     assert src.resolve(tmp_path)["digest"] == ref["digest"]  # type: ignore[index]
 
 
-def test_the_walk_stops_at_a_set_whose_columns_differ(src: Source, tmp_path: Path) -> None:
+def test_the_walk_stops_at_a_set_whose_columns_differ_and_names_them(src: Source, tmp_path: Path) -> None:
     src.approve(frame(500, 1))
     other = src.approve(frame(50, 2).rename(columns={"cat": "kind"}))  # the contract changed here
     newest = src.approve(frame(30, 3))
@@ -148,8 +165,68 @@ def test_the_walk_stops_at_a_set_whose_columns_differ(src: Source, tmp_path: Pat
     err = info.value
     assert err.code == "scoring:small_reference" and err.exit_code == 2
     assert f"has 30 approved rows to use as its reference (ledger entry {newest['index']})" in err.message
-    assert f"the approved data of ledger entry {other['index']} before them does not match" in err.message
+    assert (f"the approved data of ledger entry {other['index']} before them does not match (it has no column "
+            "'cat' and an extra column 'kind')") in err.message
     assert "pass --reference with a larger trusted file (at least 100 rows)" in err.message
+
+
+def test_columns_in_another_order_are_matched_by_name(src: Source, tmp_path: Path) -> None:
+    """Review 2 finding 2: the same columns in another order stopped the walk."""
+    old = frame(300, 1)
+    src.approve(old[list(reversed(old.columns))])
+    newest = src.approve(frame(40, 2))
+    ref = src.resolve(tmp_path)
+    assert ref is not None and [p["rows"] for p in ref["parts"]] == [60, 40]
+    got = pd.read_parquet(ref["path"])
+    assert list(got.columns) == ["x", "n", "cat", "label"]  # the newest set's order
+    assert set(got["x"].iloc[:60]) <= set(old["x"]) and set(got["cat"]) <= {"a", "b", "c"}
+    pd.testing.assert_frame_equal(got.iloc[60:].reset_index(drop=True), pd.read_parquet(newest["path"]))
+
+
+def test_a_different_set_of_columns_names_every_missing_and_extra_column(src: Source, tmp_path: Path) -> None:
+    wide = {f"feature_{i:02d}": np.arange(300.0) for i in range(20)}
+    src.approve(frame(300, 1).assign(**wide))  # 20 more columns, the last of which the newest set no longer has
+    src.approve(frame(40, 2).assign(**{n: np.arange(40.0) for n in list(wide)[:-1]}, added=1.0))
+    with pytest.raises(PipelineInputError) as info:
+        src.resolve(tmp_path)
+    assert "(it has no column 'added' and an extra column 'feature_19');" in info.value.message
+    src.approve(frame(40, 3).drop(columns=["n"]))  # against the 24 columns before: every one named, none cut off
+    with pytest.raises(PipelineInputError) as info:
+        src.resolve(tmp_path)
+    extra = ", ".join(repr(n) for n in ["n", *list(wide)[:-1], "added"])
+    assert f"does not match (it has extra columns {extra});" in info.value.message
+
+
+def test_an_all_null_column_takes_the_type_of_the_other_sets_in_either_direction(src: Source,
+                                                                                  tmp_path: Path) -> None:
+    """Review 2 finding 1: a small approved batch with an all-empty column (pyarrow type null) stopped the walk."""
+    def nulls(df: pd.DataFrame, name: str) -> pa.Table:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        return table.set_column(table.schema.get_field_index(name), name, pa.nulls(len(df)))
+
+    typed = frame(60, 1)
+    src.approve(typed)  # x is double here
+    src.approve(nulls(frame(20, 2), "x"))  # x all-null (type null) in an older set than the newest
+    newest = src.approve(nulls(frame(30, 3), "x"))  # and in the newest set
+    assert pq.read_schema(newest["path"]).field("x").type == pa.null()
+    ref = src.resolve(tmp_path)
+    assert ref is not None and [p["rows"] for p in ref["parts"]] == [50, 20, 30]
+    got = pq.read_table(ref["path"])
+    assert got.schema.field("x").type == pa.float64()  # the type of the newest set where x is not null
+    x = got.column("x").to_pylist()
+    assert set(x[:50]) <= set(typed["x"]) and None not in x[:50] and x[50:] == [None] * 50
+    # the other direction: a typed newest set, an all-null older one (joined as before)
+    src.approve(nulls(frame(80, 4), "n"))
+    src.approve(frame(30, 5))
+    ref = src.resolve(tmp_path)
+    assert ref is not None and [p["rows"] for p in ref["parts"]] == [70, 30]
+    got = pq.read_table(ref["path"])
+    assert got.schema.field("n").type == pa.int64() and got.column("n").null_count == 70
+    # a column null in every set joined stays null; a type that does not join still stops the walk
+    src.approve(nulls(frame(200, 6), "x").set_column(1, "n", pa.array([str(i) for i in range(200)])))
+    src.approve(nulls(frame(30, 7), "x"))
+    with pytest.raises(PipelineInputError, match=r"its column 'n' is (large_)?string, not int64"):
+        src.resolve(tmp_path)
 
 
 def test_numbers_widen_across_sets_and_other_types_stop_the_walk(src: Source, tmp_path: Path) -> None:
@@ -157,9 +234,9 @@ def test_numbers_widen_across_sets_and_other_types_stop_the_walk(src: Source, tm
     src.approve(frame(40, 2))
     ref = src.resolve(tmp_path)
     assert ref is not None and pq.read_schema(ref["path"]).field("x").type == pa.float64()
-    assert pd.read_parquet(ref["path"])["x"].iloc[:200].tolist() == [float(i) for i in range(200)]
+    assert set(pd.read_parquet(ref["path"])["x"].iloc[:60]) <= {float(i) for i in range(200)}
     older = pa.Table.from_pandas(frame(200, 6), preserve_index=False)
-    src.approve(older.set_column(2, "cat", older.column("cat").cast(pa.string())))  # text of another arrow type
+    src.approve(older.set_column(2, "cat", older.column("cat").cast(pa.large_string())))  # another text type
     newest = src.approve(frame(40, 7))
     ref = src.resolve(tmp_path)
     assert ref is not None and [p["index"] for p in ref["parts"]] == [newest["index"] - 1, newest["index"]]
@@ -187,8 +264,8 @@ def test_an_empty_newest_set_adds_no_part_and_the_walk_is_bounded(src: Source, t
     big = src.approve(frame(300, 1))
     src.approve(frame(0, 2))  # approved with no clean row (a policy that allows it)
     ref = src.resolve(tmp_path)
-    assert ref is not None and ref["parts"] == [{"index": big["index"], "digest": big["digest"], "rows": 300}]
-    monkeypatch.setattr(_record, "REFERENCE_MAX_ENTRIES", 2)
+    assert ref is not None and ref["parts"] == [{"index": big["index"], "digest": big["digest"], "rows": 100}]
+    monkeypatch.setattr(_reference, "REFERENCE_MAX_ENTRIES", 2)
     for seed in range(3, 7):
         src.approve(frame(20, seed))
     with pytest.raises(PipelineInputError, match="has 60 approved rows .* the 2 approved entries before them hold "
@@ -205,21 +282,55 @@ def test_a_missing_older_set_fails_closed(src: Source, tmp_path: Path) -> None:
     assert info.value.code == "reference:unavailable" and gone["digest"] in info.value.message
 
 
-def test_a_rerun_finds_the_union_it_was_judged_against_or_rebuilds_it(src: Source, tmp_path: Path) -> None:
+def test_a_part_swapped_in_the_state_directory_while_the_walk_reads_it_is_never_used(
+        src: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review 2 finding 4: a part replaced in approved/ after its digest check and before it was read was joined,
+    while the entry recorded the digest of the original bytes. Whenever the walk opens the older part (the state
+    file or a copy of it), the state file is swapped first: only the bytes that were hashed may be used."""
+    older = src.approve(frame(70, 1))
+    newest = src.approve(frame(30, 2))
+    kept = src.state.approved_path(older["digest"])
+    older["path"].unlink()  # only the state directory's copy: nothing to fall back to
+    evil = frame(70, 1).assign(x=99999.0)
+    real = pq.ParquetFile
+    swapped: list[str] = []
+
+    def swapping(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if not swapped and Path(str(source)).name == kept.name:
+            pq.write_table(pa.Table.from_pandas(evil, preserve_index=False), f"{kept}.evil")
+            Path(f"{kept}.evil").replace(kept)
+            swapped.append(str(source))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", swapping)
+    ref = src.resolve(tmp_path)
+    assert swapped and file_digest(kept) != older["digest"]  # the swap did happen, after the digest check
+    assert ref is not None and [p["digest"] for p in ref["parts"]] == [older["digest"], newest["digest"]]
+    got = pq.read_table(ref["path"]).to_pandas()
+    assert 99999.0 not in set(got["x"])
+    want = pd.concat([frame(70, 1), pd.read_parquet(newest["path"])], ignore_index=True)
+    pd.testing.assert_frame_equal(got, want)  # exactly the rows of the digests recorded
+    # the next run finds the state file's bytes changed: refused, never joined, and the message says so
+    with pytest.raises(PipelineInputError) as info:
+        src.resolve(tmp_path)
+    assert info.value.code == "reference:unavailable" and older["digest"] in info.value.message
+    assert f"({kept} holds other bytes); pass --reference" in info.value.message
+
+
+def test_a_rerun_rebuilds_the_joined_reference_from_its_parts(src: Source, tmp_path: Path) -> None:
     src.approve(frame(400, 1))
     src.approve(frame(30, 2))
     ref = src.resolve(tmp_path)
     assert ref is not None
     recorded = {k: ref[k] for k in ("uri", "digest", "origin", "parts")}
-    again = src.approve(frame(150, 3), reference=recorded)  # the batch approved against the union
+    again = src.approve(frame(150, 3), reference=recorded)  # the batch approved against the joined reference
     rerun = src.resolve(tmp_path, digest=again["source_digest"])
-    assert rerun == dict(recorded, path=str(src.state.reference_path(ref["digest"])))
-    src.state.reference_path(ref["digest"]).unlink()  # the kept copy is gone: rebuilt from the approved parts
+    assert rerun is not None and {k: rerun[k] for k in recorded} == recorded
+    assert file_digest(Path(rerun["path"])) == ref["digest"] and Path(rerun["path"]).is_relative_to(tmp_path)
+    src.state.approved_path(recorded["parts"][0]["digest"]).unlink()  # the out dir's copy (its URI) is left
     rebuilt = src.resolve(tmp_path, digest=again["source_digest"])
-    assert rebuilt is not None and {k: rebuilt[k] for k in recorded} == recorded
-    assert file_digest(Path(rebuilt["path"])) == ref["digest"] and src.state.reference_path(ref["digest"]).is_file()
-    src.state.reference_path(ref["digest"]).unlink()
-    src.state.approved_path(recorded["parts"][0]["digest"]).unlink()
+    assert rebuilt is not None and rebuilt["digest"] == ref["digest"]
+    Path(src.root / "out-1" / "clean.parquet").unlink()
     with pytest.raises(PipelineInputError, match="its approved parts do not rebuild it; pass --reference") as info:
         src.resolve(tmp_path, digest=again["source_digest"])
     assert info.value.code == "reference:unavailable"
@@ -256,14 +367,14 @@ def test_flow_a_small_approved_batch_no_longer_stops_the_source(small_then_next:
     assert nxt["exit_code"] == 0 and nxt["verdict"] == "approved", nxt.get("message")
     parts = [{"index": next(e["index"] for e in run["ledger"] if e["verdict"] == "approved"),
               "digest": run["outputs"]["clean.parquet"], "rows": run["counts"]["clean"]} for run in (ref, small)]
-    assert nxt["reference"]["parts"] == parts and nxt["reference"]["origin"] == "ledger"
+    assert nxt["reference"]["parts"][-1] == parts[1] and nxt["reference"]["origin"] == "ledger"
+    assert nxt["reference"]["parts"][0] == dict(parts[0], rows=100 - parts[1]["rows"])  # exactly the 100 needed
+    assert nxt["reference"]["uri"] is None  # the joined file is not kept: the parts rebuild it
     state = SourceState(state_dir_for(small_then_next["url"], None), "credit")
-    union = state.reference_path(nxt["reference"]["digest"])
-    assert nxt["reference"]["uri"] == str(union) and file_digest(union) == nxt["reference"]["digest"]
-    table = pq.read_table(union)
-    assert table.num_rows == parts[0]["rows"] + parts[1]["rows"]
-    assert table.schema.names == pq.read_schema(small_then_next["root"] / "small" / "clean.parquet").names
-    assert state.profile_path(nxt["reference"]["digest"]).is_file()  # the drift profile of the union, cached
+    assert not (state.dir / "references").exists()
+    assert not state.profile_path(nxt["reference"]["digest"]).exists()  # its drift profile is not kept either
+    assert state.profile_path(ref["outputs"]["clean.parquet"]).is_file()  # (a single set's still is)
+    parts = nxt["reference"]["parts"]
     summary = json.loads((small_then_next["root"] / "next" / "summary.json").read_text(encoding="utf-8"))
     assert summary["reference"] == nxt["reference"]
     assert nxt["reference"]["digest"] in (small_then_next["root"] / "next" / "report.html").read_text()
