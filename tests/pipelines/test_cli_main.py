@@ -60,20 +60,7 @@ def test_json_failure_is_one_document_on_stdout(
 
     monkeypatch.delenv("TRAINGUARD_DEBUG", raising=False)
 
-    def handler(args: argparse.Namespace) -> int:
-        raise exc
-
-    real = cli_main.build_parser
-
-    def parser_with_json_boom() -> argparse.ArgumentParser:
-        parser = real()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        boom = sub.add_parser("boom")
-        boom.add_argument("--json", action="store_true")
-        boom.set_defaults(func=handler)
-        return parser
-
-    monkeypatch.setattr(cli_main, "build_parser", parser_with_json_boom)
+    _add_boom_command(monkeypatch, exc)
     assert cli_main.main(["boom", "--json"]) == exit_code
     out, err = capsys.readouterr()
     doc = json.loads(out)
@@ -132,20 +119,7 @@ def test_debug_keeps_exit_codes_and_the_json_document(
 
     monkeypatch.setenv("TRAINGUARD_DEBUG", "1")
 
-    def handler(args: argparse.Namespace) -> int:
-        raise exc
-
-    real = cli_main.build_parser
-
-    def parser_with_json_boom() -> argparse.ArgumentParser:
-        parser = real()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        boom = sub.add_parser("boom")
-        boom.add_argument("--json", action="store_true")
-        boom.set_defaults(func=handler)
-        return parser
-
-    monkeypatch.setattr(cli_main, "build_parser", parser_with_json_boom)
+    _add_boom_command(monkeypatch, exc)
     assert cli_main.main(["boom", "--json"]) == expected
     out, err = capsys.readouterr()
     doc = json.loads(out)
@@ -181,3 +155,22 @@ def test_every_command_has_an_example_in_its_help() -> None:
         parsers = {f"{name} {n}": p for n, p in nested[0].choices.items()} if nested else {name: cmd}
         missing += [n for n, p in parsers.items() if "Example" not in (p.epilog or "")]
     assert not missing, f"commands without an example in --help: {missing}"
+
+
+def _add_boom_command(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
+    """A ``boom --json`` subcommand whose handler raises ``exc``."""
+
+    def handler(args: argparse.Namespace) -> int:
+        raise exc
+
+    real = cli_main.build_parser
+
+    def parser_with_json_boom() -> argparse.ArgumentParser:
+        parser = real()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        boom = sub.add_parser("boom")
+        boom.add_argument("--json", action="store_true")
+        boom.set_defaults(func=handler)
+        return parser
+
+    monkeypatch.setattr(cli_main, "build_parser", parser_with_json_boom)
