@@ -7,8 +7,11 @@ Writes benchmarks/results/ingest.json (``--quick``: ingest_quick.json) with, eac
   per stage (RSS sampled every 10 ms), after a warm-up flow run so the Prefect API is already up;
 - ``trainguard_cli``: ``trainguard ingest ... --json`` as a user runs it, cold (Prefect's temporary server start
   included), wall time and peak RSS of the process tree;
-- ``plain_same``: what trainguard's scoring covers, done directly with GX, PyOD and scikit-learn (see
-  ``run_plain_same``); the speed goal is measured against it;
+- ``plain_naive``: the issue's plain script: what trainguard's scoring covers, done with GX, PyOD and
+  scikit-learn used directly as their documentation shows (every detector fitted on the whole reference with
+  its defaults); the speed goal is measured against it;
+- ``plain_same``: the same work, but fitted on the bounded reference samples trainguard fits on (a script that
+  copies trainguard's sampling);
 - ``plain``: a minimal plain script: a Great Expectations 1.x suite (not-null, range and
   value-set expectations per column, inferred from the reference) validated on the batch, PyOD IForest and ECOD
   fitted on the reference and scoring every row, a threshold at the reference's 99th percentile, and
@@ -241,6 +244,17 @@ def run_plain_same(batch: Path, ref: Path) -> dict[str, Any]:
     thresholded at the reference's 99th percentile; a label check (scikit-learn gradient boosting trained on
     20,000 reference rows, the row flagged when its label's probability is below 0.05); exact duplicates
     (pandas ``duplicated``); clean.parquet written. No drift, calibration, floods, triggers or ledger."""
+    return _same_work(batch, ref, bounded=True)
+
+
+def run_plain_naive(batch: Path, ref: Path) -> dict[str, Any]:
+    """The same work as ``plain_same`` written the plain way, as the libraries' documentation shows it: every
+    detector and the label model fitted on the whole reference with the libraries' defaults (no sampling copied
+    from trainguard), each scoring every batch row."""
+    return _same_work(batch, ref, bounded=False)
+
+
+def _same_work(batch: Path, ref: Path, *, bounded: bool) -> dict[str, Any]:
     import great_expectations  # noqa: F401 - imported before the clock starts, as in any script
     import pandas as pd
     from pyod.models.ecod import ECOD
@@ -267,17 +281,20 @@ def run_plain_same(batch: Path, ref: Path) -> dict[str, Any]:
             return out.to_numpy(dtype=float)
 
         rng = np.random.default_rng(0)
-        X_ref = matrix(reference.iloc[np.sort(rng.choice(len(reference), min(50_000, len(reference)), replace=False))])
+        n_ref = len(reference)
+        fit_rows = np.sort(rng.choice(n_ref, min(50_000, n_ref), replace=False)) if bounded else np.arange(n_ref)
+        X_ref = matrix(reference.iloc[fit_rows])
         X = matrix(df)
         t = time.time()
+        knn_rows = X_ref[rng.choice(len(X_ref), min(1_024, len(X_ref)), replace=False)] if bounded else X_ref
         detectors = (("iforest", IForest(random_state=0), X_ref), ("ecod", ECOD(), X_ref), ("hbos", HBOS(), X_ref),
-                     ("knn", KNN(), X_ref[rng.choice(len(X_ref), min(1_024, len(X_ref)), replace=False)]))
-        for name, det, fit_rows in detectors:
-            det.fit(fit_rows)
+                     ("knn", KNN(), knn_rows))
+        for name, det, rows in detectors:
+            det.fit(rows)
             flagged |= det.decision_function(X) > np.quantile(det.decision_scores_, 0.99)
             stages[f"{name}_s"] = time.time() - t
             t = time.time()
-        lab_rows = rng.choice(len(reference), min(20_000, len(reference)), replace=False)
+        lab_rows = rng.choice(n_ref, min(20_000, n_ref), replace=False) if bounded else np.arange(n_ref)
         model = HistGradientBoostingClassifier(random_state=0).fit(matrix(reference.iloc[lab_rows]),
                                                                    reference["label"].iloc[lab_rows])
         proba = model.predict_proba(X)
@@ -296,6 +313,12 @@ def run_plain_same(batch: Path, ref: Path) -> dict[str, Any]:
             "flagged": int(flagged.sum())}
 
 
+def _ratio(results: dict[str, Any], baseline: str, tg: dict[str, Any]) -> float | None:
+    """How many times faster the trainguard flow was than ``baseline`` (None when that baseline did not run)."""
+    wall = results.get(baseline, {}).get("wall_s")
+    return round(wall / tg["wall_s"], 2) if wall else None
+
+
 def _child(mode: str, rows: int, ref_rows: int) -> dict[str, Any]:
     """Run one measurement in a fresh interpreter so peaks do not mix."""
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_ingest", "--child", mode, "--rows", str(rows),
@@ -310,8 +333,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="100k x 20 against 20k")
     ap.add_argument("--rows", type=int, default=None)
     ap.add_argument("--ref-rows", type=int, default=None)
-    ap.add_argument("--child", choices=("pyarrow", "trainguard", "cli", "plain", "plain_same"), help=argparse.SUPPRESS)
-    ap.add_argument("--only", default="pyarrow,trainguard,cli,plain,plain_same",
+    ap.add_argument("--child", choices=("pyarrow", "trainguard", "cli", "plain", "plain_same", "plain_naive"),
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--only", default="pyarrow,trainguard,cli,plain,plain_same,plain_naive",
                     help="comma-separated runs (default: all)")
     args = ap.parse_args()
     rows = args.rows or (100_000 if args.quick else 1_000_000)
@@ -319,7 +343,7 @@ def main() -> None:
     batch, ref = make_data(rows, ref_rows)
     if args.child:
         fn = {"pyarrow": run_pyarrow, "trainguard": run_trainguard, "cli": run_cli, "plain": run_plain,
-              "plain_same": run_plain_same}[args.child]
+              "plain_same": run_plain_same, "plain_naive": run_plain_naive}[args.child]
         doc = fn(batch) if args.child == "pyarrow" else fn(batch, ref)  # type: ignore[operator]
         sys.stdout.write(json.dumps(doc) + "\n")
         return
@@ -334,18 +358,17 @@ def main() -> None:
         results[mode] = _child(mode, rows, ref_rows)
     results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     tg, pa_ = results.get("trainguard", {"error": "not run"}), results.get("pyarrow", {"error": "not run"})
-    plain = results.get("plain_same", results.get("plain", {"error": "not run"}))
-    if "error" not in tg and "error" not in plain and "error" not in pa_:
+    if "error" not in tg and "error" not in pa_:
         table_mb = pa_["pandas_mb"]
         results["goals"] = {
             "end_to_end_le_30s": {"value_s": tg["wall_s"], "cli_cold_s": results["cli"].get("wall_s"),
                                   "cli_cold_prefect_db_exists_s": results["cli"].get("wall_s_prefect_db_exists"),
                                   "met": tg["wall_s"] <= 30},
-            "speedup_vs_plain_ge_3x": {"value": round(plain["wall_s"] / tg["wall_s"], 2),
-                                       "against": "plain_same" if "plain_same" in results else "plain",
-                                       "vs_minimal_plain": round(results["plain"]["wall_s"] / tg["wall_s"], 2)
-                                       if "wall_s" in results.get("plain", {}) else None,
-                                       "met": plain["wall_s"] / tg["wall_s"] >= 3},
+            # the issue's (b): the same work with GX and PyOD used directly, as their documentation shows
+            "speedup_vs_plain_ge_3x": {"value": _ratio(results, "plain_naive", tg), "against": "plain_naive",
+                                       "vs_plain_same": _ratio(results, "plain_same", tg),
+                                       "vs_minimal_plain": _ratio(results, "plain", tg),
+                                       "met": (_ratio(results, "plain_naive", tg) or 0.0) >= 3},
             "peak_le_3x_table": {"table_mb": table_mb, "peak_over_baseline_mb": tg["peak_over_baseline_mb"],
                                  "ratio": round(tg["peak_over_baseline_mb"] / table_mb, 2),
                                  "met": tg["peak_over_baseline_mb"] <= 3 * table_mb},

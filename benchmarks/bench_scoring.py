@@ -76,7 +76,9 @@ def run(rows: int, reference_rows: int, pyod: bool) -> dict[str, Any]:
     for mode, label in (("no_label", None), ("with_label", "label")):
         frame = features if label is None else batch
         ref_m = ref.drop(columns=["label"]) if label is None else ref
-        scorer, t_fit = _timed(lambda label=label, ref_m=ref_m: RowScorer(label_column=label).fit(ref_m), "fit")
+        # fitted as the ingest flow fits: the reference, and the batch for the density detector's seeded pool
+        scorer, t_fit = _timed(lambda label=label, ref_m=ref_m, frame=frame: RowScorer(label_column=label).fit(
+            ref_m, frame), "fit")
         stages: dict[str, float] = {"fit": t_fit}
         X, stages["preprocess"] = _timed(lambda frame=frame, scorer=scorer: scorer.preprocessor_.transform(frame), "preprocess")
         for d in scorer.row_detectors_:
