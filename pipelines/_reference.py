@@ -16,9 +16,7 @@ seeded sample of the rows still missing):
 
 from __future__ import annotations
 
-import hashlib
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -95,24 +93,15 @@ def _verified(digest: str, *candidates: Path) -> Path | None:
 
 
 def _copy_hashed(src: Path, dest: Path) -> str | None:
-    """Copy the regular file ``src`` to ``dest`` and return the digest of the bytes copied (None when ``src`` is not
-    a regular file that can be opened; a FIFO is never waited on)."""
+    """Copy ``src`` to ``dest`` and return the digest of the bytes copied (None when ``src`` is not a regular file
+    that can be read; a FIFO is never waited on)."""
+    from provenance.errors import ProvenanceInputError
+    from provenance.hashing import copy_with_digest
+
     try:
-        fd = os.open(src, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
+        return copy_with_digest(src, dest)
+    except ProvenanceInputError:
         return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        os.set_blocking(fd, True)
-        sha = hashlib.sha256()
-        with open(fd, "rb", closefd=False) as fh, open(dest, "wb") as out:
-            while chunk := fh.read(1 << 20):
-                sha.update(chunk)
-                out.write(chunk)
-    finally:
-        os.close(fd)
-    return "sha256:" + sha.hexdigest()
 
 
 def _copy_verified(digest: str, dest: Path, *candidates: Path) -> Path | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from provenance.errors import ProvenanceInputError
 
-__all__ = ["file_digest", "dir_digest", "path_digest", "read_regular", "canonical_json", "parse_digest", "sha256_hex"]
+__all__ = ["file_digest", "dir_digest", "path_digest", "copy_with_digest", "read_regular", "canonical_json", "parse_digest", "sha256_hex"]
 
 _BUFFER = 1 << 20  # 1 MiB reads: large enough that hashing, not Python, sets the pace
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -56,6 +56,24 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     finally:
         os.close(fd)
     return "sha256:" + digest.hexdigest()
+
+
+def copy_with_digest(path: str | os.PathLike[str], dest: str | os.PathLike[str]) -> str:
+    """Copy the regular file ``path`` to ``dest`` and return the ``"sha256:<hex>"`` of the bytes copied (refused as
+    ``file_digest`` refuses), so what is read from ``dest`` afterwards is exactly what the digest names."""
+    p = Path(path)
+    fd = _open_regular(p)
+    sha = hashlib.sha256()
+    try:
+        with open(fd, "rb", closefd=False) as fh, open(dest, "wb") as out:
+            while chunk := fh.read(1 << 20):
+                sha.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        raise _os_error(p, exc) from exc
+    finally:
+        os.close(fd)
+    return "sha256:" + sha.hexdigest()
 
 
 def read_regular(path: str | os.PathLike[str]) -> bytes:
