@@ -337,6 +337,7 @@ def main() -> None:
                     help=argparse.SUPPRESS)
     ap.add_argument("--only", default="pyarrow,trainguard,cli,plain,plain_same,plain_naive",
                     help="comma-separated runs (default: all)")
+    ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/ingest[_quick].json)")
     args = ap.parse_args()
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     ref_rows = args.ref_rows or (20_000 if args.quick else 200_000)
@@ -374,7 +375,8 @@ def main() -> None:
                                  "met": tg["peak_over_baseline_mb"] <= 3 * table_mb},
         }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / ("ingest_quick.json" if args.quick else "ingest.json")
+    out = args.out or RESULTS / ("ingest_quick.json" if args.quick else "ingest.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write(json.dumps(results, indent=2) + "\n")
 

@@ -7,6 +7,7 @@ off the terminal unless ``TRAINGUARD_DEBUG`` is set; trainguard prints progress 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -78,19 +79,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def _ingest(args: argparse.Namespace) -> int:
     quiet_prefect()
     from pipelines.config import load_config
-    from pipelines.flows import ingest
 
     os.environ.setdefault("TRAINGUARD_PROGRESS", "1")
     load_config(args.config)  # fail fast on a bad config, before Prefect starts
+    from pipelines._api_server import TemporaryAPIServer
+
+    server = TemporaryAPIServer.start_if_needed()  # boots on the other core while the checks are imported
     from pipelines import _preload
+    from pipelines.flows import ingest
 
     _preload.start()  # the tasks wait for it before importing the same modules
     from pipelines._uris import shown
 
     _console.log(f"trainguard: ingesting {shown(args.path)} ...")  # credentials redacted, one line
-    result = ingest(args.path, source=args.source, reference=args.reference, label_column=args.label_column,
-                    source_column=args.source_column, config_path=args.config, ledger_url=args.ledger,
-                    out_dir=args.out, runner=args.runner, dask_address=args.dask_address)
+    with server.serving() if server is not None else contextlib.nullcontext():
+        result = ingest(args.path, source=args.source, reference=args.reference, label_column=args.label_column,
+                        source_column=args.source_column, config_path=args.config, ledger_url=args.ledger,
+                        out_dir=args.out, runner=args.runner, dask_address=args.dask_address)
     for warning in result.get("warnings", []):
         _console.log(f"trainguard: warning: {warning}")
     if args.json:
