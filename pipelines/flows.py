@@ -138,13 +138,13 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
 
 def _require_recordable(url: str) -> None:
     """Refuse, before any work, a ledger this attempt could not be recorded in: one that cannot be opened
-    (``ledger:unreachable``) or written (``ledger:read_only``), or that has entries but no signing key here
-    (``ledger:no_signing_key``). An empty ledger gets its key now, as its first append would."""
+    (``ledger:unreachable``) or written (``ledger:read_only``), that has entries but no signing key here
+    (``ledger:no_signing_key``), or whose latest checkpoint another key signed (``ledger:key_mismatch``). An empty
+    ledger gets its key now, as its first append would."""
     from provenance.ledger import open_ledger
 
     with open_ledger(url) as ledger:
-        ledger.require_writable()
-        ledger.signing_key()
+        ledger.require_appendable()
 
 
 def _default_source(uri: str) -> str:

@@ -155,6 +155,16 @@ class Ledger:
         """Raise ``ledger:read_only`` (exit 2) when this process could not append here; writes nothing."""
         self.store.require_writable()
 
+    def require_appendable(self) -> None:
+        """Raise, writing nothing, when an append would fail for want of a writable store (``ledger:read_only``),
+        of the ledger's signing key (``ledger:no_signing_key``), or because the key here is not the one that
+        signed the latest checkpoint (``ledger:key_mismatch``). An empty ledger gets its key now."""
+        self.require_writable()
+        key = self.signing_key()
+        with self.store.read():
+            if self.store.size():
+                self._require_same_key(key)
+
     def append(self, statement: Mapping[str, Any]) -> AppendResult:
         """Durably append ``statement`` (validated; ``predicate.previous`` is set here) and sign a checkpoint."""
         validate_statement(statement)

@@ -434,3 +434,31 @@ def test_a_missing_signing_key_is_refused_before_the_run(tmp_path: Path, data_sa
         assert ledger.size() == 1  # nothing appended, no key created for a ledger with history
     assert not (tmp_path / "ledger" / "ledger.key").exists()
     assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_ledger_signed_by_another_key_is_refused_before_the_run(tmp_path: Path, data_samples: Path,
+                                                                  ledger_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """``ledger:key_mismatch`` was found only at append time, after the whole run (and nothing was recorded)."""
+    import base64
+
+    from pipelines import flows
+    from provenance.entries import make_statement
+
+    with open_ledger(ledger_url) as ledger:
+        ledger.append(make_statement(subjects=[("x", "sha256:" + "a" * 64)],
+                                     predicate={"verdict": "approved", "source": {"name": "other"}}))
+    monkeypatch.setenv("TRAINGUARD_SIGNING_KEY", base64.b64encode(bytes(range(32))).decode())
+
+    def never(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(flows, "_run", never)
+    monkeypatch.setenv("TRAINGUARD_PROGRESS", "1")
+    rc = main(["ingest", str(data_samples / "credit" / "batch_clean.csv"), "--ledger", ledger_url,
+               "--out", str(tmp_path / "out"), "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 2 and json.loads(out)["code"] == "ledger:key_mismatch", out
+    assert "trainguard: read" not in err
+    with open_ledger(ledger_url) as ledger:
+        assert ledger.size() == 1
