@@ -11,9 +11,10 @@ Reason codes: ``outlier:<iforest|ecod|hbos|knn>``, ``outlier:ecod:feature=<colum
 ``duplicate:conflicting_label``, ``duplicate:flood``, ``cluster:backdoor`` (+ ``cluster:backdoor:feature=<c>`` or
 ``:features=<a>,<b>``), ``cluster:dense_label_group``, ``cluster:density_excess`` (rows with doubted labels in a
 region where the batch is far denser than the reference, ``checks.detectors.density``; needs batch rows at
-``fit``), ``source:compromised:<name>``, ``score:combined`` (no single detector crossed the threshold),
-``score:adaptive`` (below the budget's threshold but above the cut widened for a significantly contaminated batch,
-see ``checks._adaptive``), plus the ``expect:...`` codes passed in ``row_reasons``. With a source
+``fit``), ``outlier:too_typical`` (central rows with doubted labels, when the batch holds significantly more of
+them than the reference, ``checks.detectors.typical``), ``source:compromised:<name>``, ``score:combined`` (no
+single detector crossed the threshold), ``score:adaptive`` (below the budget's threshold but above the cut widened
+for a significantly contaminated batch, see ``checks._adaptive``), plus the ``expect:...`` codes passed in ``row_reasons``. With a source
 column, ``result.attrs["sources"]`` holds the per-source table (rows, flag rate, tests, ``compromised``).
 Unflagged rows share one empty ``reasons`` list object (do not mutate it in place).
 """
@@ -46,13 +47,14 @@ from checks.detectors.iforest import FastIForest
 from checks.detectors.knn import KNNDetector
 from checks.detectors.label import LabelModel, rank_by_class_excess
 from checks.detectors.sources import source_finding
+from checks.detectors.typical import fit_typical, typical_result
 from checks.errors import ChecksConfigError, ChecksDataError
 from checks.partitions import HiddenColumns, PartitionFiles
 
 __all__ = ["RowScorer", "ROW_DETECTORS", "BATCH_DETECTORS", "min_reference_rows"]
 
 ROW_DETECTORS = ("iforest", "ecod", "hbos", "knn")
-BATCH_DETECTORS = ("label", "duplicate", "cluster", "source", "density")
+BATCH_DETECTORS = ("label", "duplicate", "cluster", "source", "density", "typical")
 PARTITION_ROWS = 131_072  # rows per partition when ``score`` splits a batch over threads
 MAX_RULE_SHARE = 0.25  # duplicate/cluster rules that fire on more of the batch than this do not lift scores
 
@@ -185,6 +187,7 @@ class RowScorer:
         if not families:
             raise ChecksConfigError("scoring:no_detectors", "no detector is enabled that can score these rows")
         self.final_calibrator_ = EmpiricalCalibrator().fit(self._merge_families(families))
+        self.typical_ = fit_typical(self, heldout, families)  # its family joins only batches its test picks out
         self.threshold_ = 1.0 - self.fp_budget
         return self
 
@@ -282,6 +285,10 @@ class RowScorer:
             if shift is None:  # the column is always there, so every run of a config has the same schema
                 shift = BatchFinding("label_shift", np.zeros(n), np.zeros(n, dtype=bool), "label:prior_shift")
             findings.append(shift)
+        typical = typical_result(self, n, p_rows, label_p)
+        findings.append(typical.finding)
+        if typical.family is not None:  # beyond its own tail only: it never lowers another family's rows
+            families["typical"] = typical.family
         score = self.final_calibrator_.transform(self._merge_families(families))
         score = self._raise_fired(score, findings)
         source_table = None
