@@ -60,6 +60,9 @@ def _found(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a source names a directory of its state
+
+
 def _bad(place: str, expected: str, value: object) -> PipelineConfigError:
     return PipelineConfigError("config:bad_value", f"{place} must be {expected}, not {_found(value)}")
 
@@ -263,6 +266,9 @@ def parse_config(doc: Mapping[str, Any], *, origin: str = "<config>") -> Config:
     sources: dict[str, SourceConfig] = {}
     for name, value in _table(root.get("sources", {}), at(None, "sources")).items():
         where = f"sources.{name}"
+        if not SOURCE_NAME.match(name):
+            raise _bad(f"{origin}: [{prefix}sources] table name", "letters, digits, '.', '_' or '-' starting with "
+                       "a letter or digit (at most 128)", name)
         table = _table(value, f"{origin}: [{prefix}{where}]")
         _check_keys(f"{prefix}{where}", table, _SOURCE, origin)
         _check_cron(table.get("schedule"), at(where, "schedule"))

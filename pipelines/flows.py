@@ -149,7 +149,8 @@ def _require_recordable(url: str) -> None:
 
 def _default_source(uri: str) -> str:
     stem = Path(uri.rstrip("/")).name.split(".")[0]
-    return "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in stem).lstrip(".") or "default"
+    name = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "_-" else "-" for ch in stem)
+    return name.lstrip("_-")[:128] or "default"  # always a valid source name (state.SourceState)
 
 
 @contextmanager

@@ -96,6 +96,9 @@ def build_deployments(cfg: Config, *, ledger_url: str | None = None) -> list[Any
                 description=f"trainguard ingestion of {src.path} as source {name!r}", tags=["trainguard", name],
             ))
         if src.landing_dir:
+            if not Path(src.landing_dir).is_dir():
+                raise PipelineConfigError("config:bad_value", f"[sources.{name}] landing_dir {src.landing_dir!r} "
+                                          f"is not a directory (from {os.getcwd()})")
             deployments.append(poll_landing.to_deployment(
                 name=f"{name}-landing", interval=src.poll_seconds,
                 parameters=dict(base, landing_dir=os.path.abspath(src.landing_dir),

@@ -21,16 +21,16 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import threading
 from pathlib import Path
 
+from pipelines.config import SOURCE_NAME
 from pipelines.errors import PipelineConfigError
 
 __all__ = ["state_dir_for", "SourceState"]
 
-_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SAFE = SOURCE_NAME
 
 
 def state_dir_for(ledger_url: str, configured: str | None) -> Path:
@@ -49,7 +49,8 @@ class SourceState:
         if not _SAFE.match(source):
             raise PipelineConfigError(
                 "config:bad_source_name",
-                f"source name {source!r} must be letters, digits, '.', '_' or '-' (at most 128, no leading dot)",
+                f"source name {source!r} must be letters, digits, '.', '_' or '-', starting with a letter or digit "
+                "(at most 128)",
             )
         self.root = root
         self.source = source

@@ -115,6 +115,10 @@ def test_digest_tracks_decision_settings(q: float, d: float) -> None:
         ({"sources": {"a": {"path": 5}}}, "[sources.a] path", "the integer 5"),
         ({"sources": {"a": {"path": "a.csv", "label_column": ["y"]}}}, "[sources.a] label_column", "an array"),
         ({"ledger": 5}, "ledger", "the integer 5"),
+        # found by review: Prefect refused this name at serve (exit 70); "my source" failed every poll, unrecorded
+        ({"sources": {"bad name/../x": {"path": "a.csv"}}}, "[sources] table name", 'the string "bad name/../x"'),
+        ({"sources": {"my source": {"path": "a.csv"}}}, "[sources] table name", 'the string "my source"'),
+        ({"sources": {".hidden": {"path": "a.csv"}}}, "[sources] table name", 'the string ".hidden"'),
         ({"out_root": ""}, "out_root", 'the string ""'),
         ({"chunk_mb": 1.5}, "chunk_mb", "the float 1.5"),
         ({"trainguard": {"partition_rows": True}}, "[trainguard] partition_rows", "the boolean true"),

@@ -462,3 +462,13 @@ def test_a_ledger_signed_by_another_key_is_refused_before_the_run(tmp_path: Path
     assert "trainguard: read" not in err
     with open_ledger(ledger_url) as ledger:
         assert ledger.size() == 1
+
+
+@pytest.mark.parametrize("name", ["bätch 1.csv", "_train_data.csv", "-x.csv", "a b c.parquet", "ü.csv", "...csv",
+                                  "x" * 300 + ".csv"])
+def test_the_default_source_name_is_always_valid(name: str, tmp_path: Path) -> None:
+    """Found by review: 'bätch 1.csv' and '_train_data.csv' gave names the state refused (exit 2, unrecorded)."""
+    from pipelines.flows import _default_source
+    from pipelines.state import SourceState
+
+    SourceState(tmp_path, _default_source(f"/data/{name}"))  # raises config:bad_source_name when not

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import load_config
+from pipelines.errors import PipelineConfigError
 from pipelines.serve import build_deployments
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,13 +112,24 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
 
 def test_build_deployments_per_source(tmp_path: Path) -> None:
     cfg_path = tmp_path / "tg.toml"
+    (tmp_path / "landing").mkdir()
     cfg_path.write_text('[sources.a]\npath = "a.csv"\nschedule = "0 3 * * *"\n'
-                        '[sources.b]\nlanding_dir = "landing"\npoll_seconds = 15\n', encoding="utf-8")
+                        f'[sources.b]\nlanding_dir = "{tmp_path / "landing"}"\npoll_seconds = 15\n',
+                        encoding="utf-8")
     deps = build_deployments(load_config(cfg_path))
     assert [(d.flow_name, d.name) for d in deps] == [("trainguard-ingest", "a"), ("trainguard-landing", "b-landing")]
     assert deps[0].schedules[0].schedule.cron == "0 3 * * *"
     assert deps[1].schedules[0].schedule.interval.total_seconds() == 15
     assert deps[0].parameters["uri"] == "a.csv"
+
+
+def test_a_missing_landing_dir_is_refused_at_serve(tmp_path: Path) -> None:
+    """Found by review: serve ran, and every poll failed with FileNotFoundError, unrecorded and unseen."""
+    cfg_path = tmp_path / "tg.toml"
+    cfg_path.write_text(f'[sources.b]\nlanding_dir = "{tmp_path / "nowhere"}"\n', encoding="utf-8")
+    with pytest.raises(PipelineConfigError) as info:
+        build_deployments(load_config(cfg_path))
+    assert info.value.code == "config:bad_value" and "nowhere" in str(info.value)
 
 
 def test_serve_without_a_reachable_prefect_api_is_a_config_error(tmp_path: Path) -> None:
