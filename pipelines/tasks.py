@@ -223,6 +223,10 @@ def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, An
     from pipelines._record import describe_detectors
 
     reference = load_frame(reference_path) if reference_path else None
+    if reference is not None:  # a column the batch lacks is the contract's finding (schema:missing_column, which
+        # the policy rejects by default), not a reason to stop: the rows are scored on the columns both have
+        present = set(pq.read_schema(batch_path).names)
+        reference = reference.drop(columns=[c for c in reference.columns if c not in present])
     seed = int(params.get("random_state", 0))
     # with a reference the batch is checked for its columns, and a seeded sample of its rows is the density
     # detector's pool: the rows RowScorer.fit would draw from the whole batch, read a row group at a time

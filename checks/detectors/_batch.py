@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from checks.errors import ChecksDataError
+
 if TYPE_CHECKING:  # pragma: no cover
     from checks.scoring import RowScorer
 
@@ -44,7 +46,12 @@ def label_keys(labels: pd.Series) -> np.ndarray:
         if whole.all():
             uniq, inv = np.unique(floats.astype(np.int64), return_inverse=True)
             return np.asarray(np.array([str(u) for u in uniq], dtype=object)[np.asarray(inv).reshape(-1)])
-    codes, uniques = pd.factorize(labels.astype("object"), use_na_sentinel=True)
+    try:
+        codes, uniques = pd.factorize(labels.astype("object"), use_na_sentinel=True)
+    except TypeError as exc:  # lists or arrays (a nested Parquet column): found by review, was exit 70
+        raise ChecksDataError(
+            "data:label_values", f"label column {labels.name!r} holds nested values (lists, arrays or maps), "
+            "not classes") from exc
     names = np.asarray([str(v) for v in uniques] + ["<NA>"], dtype=object)
     floats = pd.to_numeric(pd.Series(names[:-1]), errors="coerce").to_numpy(dtype=np.float64)
     whole = np.isfinite(floats) & (floats == np.round(floats))

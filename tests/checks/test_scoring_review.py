@@ -152,3 +152,22 @@ def test_date_objects_are_not_features_and_integer_regression_targets_are_refuse
     prices = pd.DataFrame({"x": rng.normal(size=400), "price": rng.integers(100, 5000, 400)})
     with pytest.raises(ChecksConfigError, match="seen fewer than 5 times"):
         RowScorer(label_column="price").fit(prices)
+
+
+def test_a_decimal_column_is_scored_as_the_numbers_it_holds() -> None:
+    """Found by review: a Parquet decimal column (pandas: decimal.Decimal objects) was a category of thousands
+    of values, so a clean batch from the reference's distribution was mostly flagged (and rejected)."""
+    import decimal
+
+    rng = np.random.default_rng(3)
+
+    def frame(n: int) -> pd.DataFrame:
+        x = rng.normal(50, 10, size=n).round(2)
+        return pd.DataFrame({"a": rng.normal(size=n), "dec": x})
+
+    ref, batch = frame(2000), frame(500)
+    as_decimal = [df.assign(dec=[decimal.Decimal(f"{v:.2f}") for v in df["dec"]]) for df in (ref, batch)]
+    floats = RowScorer(random_state=0).fit(ref).score(batch)
+    decimals = RowScorer(random_state=0).fit(as_decimal[0]).score(as_decimal[1])
+    assert decimals["flagged"].mean() < 0.05
+    np.testing.assert_allclose(decimals["score"].to_numpy(), floats["score"].to_numpy())

@@ -132,3 +132,19 @@ def test_an_unreachable_chained_url_is_bad_input_recorded_without_credentials(
     (entry,) = _entries(ledger_url)
     assert entry["predicate"]["error"]["code"] == "data:unreachable"
     assert _SECRET not in _everything_recorded(tmp_path / "out", ledger_url)
+
+
+def test_a_nested_label_column_against_a_reference_is_bad_input(tmp_path: Path, ledger_url: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by review: a list-typed label column crashed the run (exit 70, ``unhashable type``)."""
+    ref, batch = tmp_path / "ref.parquet", tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"a": [float(i) for i in range(200)], "label": [i % 2 for i in range(200)]}), ref)
+    pq.write_table(pa.table({"a": [float(i) for i in range(60)],
+                             "label": pa.array([[i % 2] for i in range(60)], pa.list_(pa.int64()))}), batch)
+    rc = main(["ingest", str(batch), "--label-column", "label", "--reference", str(ref), "--ledger", ledger_url,
+               "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert "Traceback" not in err and "'label'" in err
+    (entry,) = _entries(ledger_url)
+    assert entry["predicate"]["verdict"] == "error"

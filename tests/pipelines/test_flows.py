@@ -171,6 +171,26 @@ def test_source_column_is_judged_by_sources_not_by_the_contract(tmp_path: Path, 
     assert by_source["vendor_c"] == 1.0 and by_source["vendor_a"] < 0.05 and by_source["vendor_b"] < 0.05
 
 
+def test_a_batch_lacking_a_reference_column_is_rejected_not_an_error(tmp_path: Path, data_samples: Path,
+                                                                     ledger_url: str) -> None:
+    """Found by review: the scorer refused it (exit 2, ``scoring:missing_column``) before the policy could
+    reject it; and a source's approved batch with a ``--source-column`` then broke every later batch without it."""
+    credit = data_samples / "credit"
+    ref = pd.read_csv(credit / "reference.csv")
+    ref.assign(vendor="a").to_csv(tmp_path / "ref.csv", index=False)  # an old batch's source column is kept
+    ref.drop(columns=["age"]).iloc[:150].to_csv(tmp_path / "no_age.csv", index=False)
+    result = ingest(str(tmp_path / "no_age.csv"), source="lacking", label_column="class",
+                    reference=str(tmp_path / "ref.csv"), ledger_url=ledger_url, out_dir=str(tmp_path / "out"))
+    assert result["verdict"] == "rejected" and result["exit_code"] == 1, result.get("message")
+    assert any("schema:missing_column" in r for r in result["reasons"]), result["reasons"]
+    cfg = tmp_path / "lenient.toml"  # a policy that accepts the missing column: the rows are scored on the rest
+    cfg.write_text('[policy]\nreject_on_contract = []\n', encoding="utf-8")
+    result = ingest(str(tmp_path / "no_age.csv"), source="lacking2", label_column="class", config_path=str(cfg),
+                    reference=str(tmp_path / "ref.csv"), ledger_url=ledger_url, out_dir=str(tmp_path / "out2"))
+    assert result["exit_code"] in (0, 1) and "scoring" not in str(result.get("code")), result
+    assert len(pd.read_parquet(tmp_path / "out2" / "scores.parquet")) == 150
+
+
 def test_fsspec_urls(tmp_path: Path, data_samples: Path, ledger_url: str) -> None:
     import fsspec
 
