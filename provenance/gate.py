@@ -158,11 +158,15 @@ def decide(led: Ledger, digest: str, *, label: str) -> LedgerRecord:
     records = led.find(d, verdicts=None)
     if not records:
         raise NotApprovedError("gate:unknown", f"{label} ({d}) has no ledger entry; ingest it first")
-    ignored = []
+    ignored: list[str] = []
+    failed: LedgerRecord | None = None
     for pos in range(len(records) - 1, -1, -1):
         rec = records[pos]
         if rec.verdict == "approved":
             return rec
+        if rec.verdict == "error":  # a failed attempt (a typo in --label-column, an unreachable ledger...) says
+            failed = failed or rec  # nothing about the bytes: it neither approves nor revokes (found by review)
+            continue
         if rec.verdict == "override":
             problem = override_problem(rec, led.approvers, records[pos - 1] if pos else None)
             if problem is None:
@@ -175,4 +179,9 @@ def decide(led: Ledger, digest: str, *, label: str) -> LedgerRecord:
             why += f"; ignored newer {ignored[0]}"
         code = "gate:untrusted_override" if ignored else "gate:rejected"
         raise NotApprovedError(code, f"{label} ({d}) was {rec.verdict} by ledger entry {rec.index}{why}")
-    raise NotApprovedError("gate:untrusted_override", f"{label} ({d}) is not approved: {ignored[0]}")
+    if ignored:
+        raise NotApprovedError("gate:untrusted_override", f"{label} ({d}) is not approved: {ignored[0]}")
+    error = (failed.statement["predicate"].get("error") or {}) if failed is not None else {}
+    where = f", ledger entry {failed.index}" if failed is not None else ""
+    raise NotApprovedError("gate:no_verdict", f"{label} ({d}) has no verdict: its ingest failed "
+                           f"({error.get('code', 'unknown')}{where}); fix that and ingest it again")

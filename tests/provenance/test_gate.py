@@ -60,6 +60,26 @@ def test_newest_decision_wins(ledger: Ledger, tmp_path: Path) -> None:
         require_approved(p, ledger=ledger)
 
 
+def test_a_failed_attempt_neither_approves_nor_revokes(ledger: Ledger, tmp_path: Path) -> None:
+    """Found by review: re-ingesting approved bytes with a typo in --label-column recorded an error entry, and
+    the gate then refused the approved file ("was error by ledger entry ...")."""
+    p, q = _data(tmp_path, "a.csv", "a"), _data(tmp_path, "b.csv", "b")
+    ledger.append(_entry(p, "approved"))
+    failed = _entry(p, "error")
+    failed["predicate"]["error"] = {"code": "data:unknown_label_column", "message": "no column klass"}
+    ledger.append(failed)
+    assert require_approved(p, ledger=ledger).index == 0
+    ledger.append(_entry(q, "rejected"))
+    ledger.append(_entry(q, "error"))
+    with pytest.raises(NotApprovedError, match="rejected by ledger entry 2"):
+        require_approved(q, ledger=ledger)
+    r = _data(tmp_path, "c.csv", "c")
+    ledger.append(failed | {"subject": [{"name": "c.csv", "digest": {"sha256": file_digest(r).split(":")[1]}}]})
+    with pytest.raises(NotApprovedError, match="data:unknown_label_column, ledger entry 4") as err:
+        require_approved(r, ledger=ledger)
+    assert err.value.code == "gate:no_verdict" and err.value.exit_code == 1
+
+
 def test_override_signed_by_trusted_approver(ledger: Ledger, ledger_url: str, key_path: Path, tmp_path: Path) -> None:
     p = _data(tmp_path, "b.csv", "b")
     ledger.append(_entry(p, "rejected"))
