@@ -177,6 +177,10 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
         batch = tasks.read_batch(staged["path"], ctx["uri"], str(work / "batch.parquet"), config.partition_rows,
                                  block)
     ctx["format"], ctx["rows"], ctx["columns"] = batch["format"], batch["rows"], batch["columns"]
+    if ctx["label_column"] and ctx["label_column"] == ctx["source_column"]:  # found by review: was reported as
+        raise PipelineInputError(  # "label column 'class' is not a column" (the scorer had set it aside)
+            "usage:same_column", f"--label-column and --source-column both name {ctx['label_column']!r}: a row's "
+            "label and the source it came from must be different columns")
     for what, col in (("label", ctx["label_column"]), ("source", ctx["source_column"])):
         if col and col not in batch["columns"]:
             raise PipelineInputError(

@@ -189,3 +189,13 @@ def test_relative_allowed_roots_and_paths_share_the_working_directory(
                  "--ledger", ledger_url]) == 2
     err = capsys.readouterr().err
     assert "[data:outside_allowed_roots]" in err and f"({landing})" in err  # the resolved root is shown
+
+
+def test_the_same_column_as_label_and_source_is_named_as_such(data_samples: Path, tmp_path: Path, ledger_url: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["ingest", str(data_samples / "credit" / "batch_clean.csv"), "--label-column", "class",
+               "--source-column", "class", "--ledger", ledger_url, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "[usage:same_column]" in err and "both name 'class'" in err
+    (entry,) = _entries(ledger_url)
+    assert entry["predicate"]["error"]["code"] == "usage:same_column"

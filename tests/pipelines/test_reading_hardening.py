@@ -343,3 +343,12 @@ def test_text_that_loads_as_a_pickle_without_calling_anything_is_data(tmp_path: 
 def test_a_local_file_name_with_a_question_mark_is_not_a_query() -> None:
     assert redact_uri("data/x?key=1.csv") == "data/x?key=1.csv"
     assert redact_uri("https://h/x?author=a&keyword=b&key=S") == "https://h/x?author=a&keyword=b&key=***"
+
+
+def test_a_small_csv_whose_header_is_longer_than_a_megabyte_is_read(tmp_path: Path) -> None:
+    """Found by review: pyarrow's default 1 MB block made a 60,000-column file 'Empty CSV file' (data:empty_file)."""
+    names = [f"feature_{i:012d}" for i in range(60_000)]  # 21 bytes each: a 1.3 MB header
+    path = tmp_path / "wide.csv"
+    path.write_text("\n".join([",".join(names)] + [",".join([str(r)] * 60_000) for r in range(3)]) + "\n")
+    rows, columns = read_to_parquet(path, tmp_path / "wide.parquet", fmt="csv", uri=str(path), row_group_rows=64)
+    assert rows == 3 and columns[:2] == names[:2] and len(columns) == 60_000
