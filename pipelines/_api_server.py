@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import inspect
 import os
 import signal
 import socket
@@ -59,6 +60,24 @@ def _free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _drain_prefect_workers() -> None:
+    """Send Prefect's queued flow-run logs and events now (as ``prefect_test_harness`` does before it stops)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        for worker in (APILogWorker, EventsWorker):
+            try:
+                result = worker.drain_all()
+            except RuntimeError:  # never started
+                continue
+            if inspect.isawaitable(result):
+                await result
+
+    run_coro_as_sync(drain())
 
 
 class TemporaryAPIServer:
@@ -147,7 +166,11 @@ class TemporaryAPIServer:
 
         updates: dict[Any, Any] = {PREFECT_API_URL: self.api_url}
         with temporary_settings(updates=updates):
-            yield
+            try:
+                yield
+            finally:
+                _drain_prefect_workers()  # while the server is up: Prefect's log and event workers keep a queue
+                # per API URL and drain it at exit, which hangs on a server that has stopped
 
     def stop(self) -> None:
         """Terminate the server (idempotent)."""
