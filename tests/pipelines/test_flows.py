@@ -426,19 +426,11 @@ def test_unusable_out_and_dask_address_are_one_line_config_errors(tmp_path: Path
         assert "[config:dask_address]" in capsys.readouterr().err
 
 
-def test_a_missing_signing_key_is_refused_before_the_run(tmp_path: Path, data_samples: Path, ledger_url: str,
-                                                         monkeypatch: pytest.MonkeyPatch,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
-    """Found by review: a ledger with entries but no signing key was found only when the entry was appended,
-    after the whole run had read, fitted, scored and written (and nothing was recorded)."""
+def _ingest_refused_before_the_run(tmp_path: Path, data_samples: Path, ledger_url: str,
+                                   monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any], str]:
+    """Ingest with the run itself replaced by a failure: (exit code, --json document, stderr)."""
     from pipelines import flows
-    from provenance.entries import make_statement
-
-    monkeypatch.delenv("TRAINGUARD_SIGNING_KEY", raising=False)
-    with open_ledger(ledger_url) as ledger:
-        ledger.append(make_statement(subjects=[("x", "sha256:" + "a" * 64)],
-                                     predicate={"verdict": "approved", "source": {"name": "other"}}))
-    (tmp_path / "ledger" / "ledger.key").unlink()
 
     def never(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the run started")
@@ -448,7 +440,23 @@ def test_a_missing_signing_key_is_refused_before_the_run(tmp_path: Path, data_sa
     rc = main(["ingest", str(data_samples / "credit" / "batch_clean.csv"), "--ledger", ledger_url,
                "--out", str(tmp_path / "out"), "--json"])
     out, err = capsys.readouterr()
-    assert rc == 2 and json.loads(out)["code"] == "ledger:no_signing_key"
+    return rc, json.loads(out), err
+
+
+def test_a_missing_signing_key_is_refused_before_the_run(tmp_path: Path, data_samples: Path, ledger_url: str,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by review: a ledger with entries but no signing key was found only when the entry was appended,
+    after the whole run had read, fitted, scored and written (and nothing was recorded)."""
+    from provenance.entries import make_statement
+
+    monkeypatch.delenv("TRAINGUARD_SIGNING_KEY", raising=False)
+    with open_ledger(ledger_url) as ledger:
+        ledger.append(make_statement(subjects=[("x", "sha256:" + "a" * 64)],
+                                     predicate={"verdict": "approved", "source": {"name": "other"}}))
+    (tmp_path / "ledger" / "ledger.key").unlink()
+    rc, doc, err = _ingest_refused_before_the_run(tmp_path, data_samples, ledger_url, monkeypatch, capsys)
+    assert rc == 2 and doc["code"] == "ledger:no_signing_key"
     assert "[ledger:no_signing_key]" in err and "trainguard: read" not in err
     with open_ledger(ledger_url) as ledger:
         assert ledger.size() == 1  # nothing appended, no key created for a ledger with history
@@ -462,23 +470,14 @@ def test_a_ledger_signed_by_another_key_is_refused_before_the_run(tmp_path: Path
     """``ledger:key_mismatch`` was found only at append time, after the whole run (and nothing was recorded)."""
     import base64
 
-    from pipelines import flows
     from provenance.entries import make_statement
 
     with open_ledger(ledger_url) as ledger:
         ledger.append(make_statement(subjects=[("x", "sha256:" + "a" * 64)],
                                      predicate={"verdict": "approved", "source": {"name": "other"}}))
     monkeypatch.setenv("TRAINGUARD_SIGNING_KEY", base64.b64encode(bytes(range(32))).decode())
-
-    def never(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(flows, "_run", never)
-    monkeypatch.setenv("TRAINGUARD_PROGRESS", "1")
-    rc = main(["ingest", str(data_samples / "credit" / "batch_clean.csv"), "--ledger", ledger_url,
-               "--out", str(tmp_path / "out"), "--json"])
-    out, err = capsys.readouterr()
-    assert rc == 2 and json.loads(out)["code"] == "ledger:key_mismatch", out
+    rc, doc, err = _ingest_refused_before_the_run(tmp_path, data_samples, ledger_url, monkeypatch, capsys)
+    assert rc == 2 and doc["code"] == "ledger:key_mismatch", doc
     assert "trainguard: read" not in err
     with open_ledger(ledger_url) as ledger:
         assert ledger.size() == 1
