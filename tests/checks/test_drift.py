@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 
-from checks.drift import MIN_VALUES, ReferenceProfile, compare, compare_columns, frame_digest, ks_from_sketch
+from checks.drift import (
+    MIN_VALUES,
+    ReferenceProfile,
+    _bin_props,
+    compare,
+    compare_columns,
+    frame_digest,
+    ks_from_sketch,
+)
 from checks.errors import ChecksConfigError, ChecksDataError
 
 
@@ -48,6 +56,36 @@ def test_ks_from_sketch_matches_scipy(seed: int, shift: float, n: int, discrete:
     prof = ReferenceProfile.from_frame(pd.DataFrame({"v": a}), n_quantiles=1000)
     got = ks_from_sketch(np.asarray(prof.columns["v"]["quantiles"]), b)
     assert abs(got - ks_2samp(a, b).statistic) <= 1.5 / 1000 + 1e-12
+
+
+def _ks_on_union(quantiles: np.ndarray, batch: np.ndarray) -> float:
+    """The definition, evaluated at every point of the union of both samples (the first implementation)."""
+    q, b = np.sort(quantiles), np.sort(batch)
+    points = np.union1d(q, b)
+    return float(np.max(np.abs(np.searchsorted(q, points, side="right") / q.size
+                               - np.searchsorted(b, points, side="right") / b.size)))
+
+
+_values = st.lists(st.integers(-6, 6).map(lambda v: v / 2) | st.floats(-1e6, 1e6) | st.sampled_from([np.inf, -np.inf]),
+                   min_size=1, max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sketch=_values, batch=_values)
+def test_ks_from_sketch_equals_the_union_evaluation(sketch: list[float], batch: list[float]) -> None:
+    """The sketch-only evaluation (two binary searches per distinct sketch value) is the sup over the union of
+    both samples exactly, ties, repeated sketch values and infinities included; presorted gives the same."""
+    q, b = np.sort(np.asarray(sketch)), np.asarray(batch)
+    assert ks_from_sketch(q, b) == _ks_on_union(q, b)
+    assert ks_from_sketch(q, np.sort(b), presorted=True) == _ks_on_union(q, b)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=_values, edges=st.lists(st.integers(-6, 6).map(lambda v: v / 2), min_size=1, max_size=9, unique=True))
+def test_psi_bins_of_sorted_values_equal_per_value_binning(values: list[float], edges: list[float]) -> None:
+    x, e = np.sort(np.asarray(values)), np.sort(np.asarray(edges))
+    per_value = np.bincount(np.searchsorted(e, x, side="left"), minlength=e.size + 1) / x.size
+    assert np.array_equal(_bin_props(x, e), per_value)
 
 
 def test_profile_is_stored_by_digest_and_not_rebuilt(ref: pd.DataFrame, tmp_path: Path) -> None:
