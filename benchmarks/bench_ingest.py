@@ -339,6 +339,10 @@ def main() -> None:
                     help="comma-separated runs (default: all)")
     ap.add_argument("--out", type=Path, help="JSON path (default benchmarks/results/ingest[_quick].json)")
     args = ap.parse_args()
+    if args.child == "trainguard":  # the allocator settings `trainguard ingest` makes first thing, before pyarrow
+        from pipelines._memory import bound_allocator_caches
+
+        bound_allocator_caches()
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     ref_rows = args.ref_rows or (20_000 if args.quick else 200_000)
     batch, ref = make_data(rows, ref_rows)

@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from pipelines._memory import bound_allocator_caches
+
+    bound_allocator_caches()  # before any thread of the run starts (see its docstring)
     quiet_prefect()
     from pipelines.config import load_config
 
@@ -129,6 +132,9 @@ def _print_result(result: dict[str, Any]) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from pipelines._memory import bound_allocator_caches
+
+    bound_allocator_caches()
     quiet_prefect()
     from pipelines.serve import serve
 
