@@ -148,3 +148,25 @@ def test_a_nested_label_column_against_a_reference_is_bad_input(tmp_path: Path, 
     assert "Traceback" not in err and "'label'" in err
     (entry,) = _entries(ledger_url)
     assert entry["predicate"]["verdict"] == "error"
+
+
+def test_a_hand_broken_contract_is_a_config_error_recorded_while_the_fit_runs_beside_it(
+        data_samples: Path, tmp_path: Path, ledger_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The contract task runs on the task runner's thread while the scorer is fitted in the flow's: its failure
+    still comes back as itself (exit 2, one line, its code), and the attempt is an ``error`` entry."""
+    ref, batch = data_samples / "credit" / "reference.csv", data_samples / "credit" / "batch_clean.csv"
+    assert main(["ingest", str(ref), "--source", "credit", "--label-column", "class", "--ledger", ledger_url,
+                 "--out", str(tmp_path / "ref")]) == 0
+    contract = Path(ledger_url.removeprefix("sqlite:///")).parent / "state" / "sources" / "credit" / "contract.toml"
+    contract.write_text(contract.read_text(encoding="utf-8") + "\n[columns\n", encoding="utf-8")
+    capsys.readouterr()
+    rc = main(["ingest", str(batch), "--source", "credit", "--label-column", "class", "--ledger", ledger_url,
+               "--out", str(tmp_path / "out"), "--json"])
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert rc == 2 and doc["exit_code"] == 2 and doc["code"] == "config:contract_toml", captured.err
+    assert [line for line in captured.err.splitlines() if "error:" in line] == [
+        line for line in captured.err.splitlines() if "[config:contract_toml]" in line]
+    last = _entries(ledger_url)[-1]
+    assert last["predicate"]["verdict"] == "error"
+    assert "config:contract_toml" in json.dumps(last["predicate"]["reasons"])
