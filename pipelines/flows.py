@@ -94,6 +94,7 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
     """Ingest one dataset; returns the run's summary (``summary.json``) plus where things were written."""
     from provenance.config import ledger_url as resolve_ledger_url
 
+    bound_allocator_caches()  # also where `trainguard serve`'s runner starts the flow in a process of its own
     config = load_config(config_path)
     shown_uri = redact_uri(uri)  # recorded and printed; the URI with its credentials is only read
     real = _READ_URIS.get(read_key or "", {})
