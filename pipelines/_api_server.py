@@ -2,9 +2,9 @@
 
 With no Prefect API configured, Prefect starts a temporary server the first time a flow needs it: it imports its
 whole server application in the calling process (about 4 s here) and only then launches the same application in
-a subprocess and waits for it. ``trainguard ingest`` instead launches that subprocess first thing, with the
-command and environment Prefect uses, lets it boot (and migrate a fresh database) on the other core while the
-checks are imported, and runs the flow against it through ``PREFECT_API_URL``. Whenever this cannot be done
+a subprocess and waits for it. ``trainguard ingest`` instead launches that subprocess first thing, before Prefect
+is imported, with the command and environment Prefect uses, lets it boot (and migrate a fresh database) on the
+other core while Prefect and the checks are imported, and runs the flow against it through ``PREFECT_API_URL``. Whenever this cannot be done
 (an API is configured, ephemeral mode is off, the server does not come up) the flow falls back to Prefect's own
 path, which only costs the time this saves.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import importlib.util
 import inspect
 import os
 import signal
@@ -24,6 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 __all__ = ["TemporaryAPIServer"]
@@ -90,10 +92,28 @@ class TemporaryAPIServer:
 
     _current: TemporaryAPIServer | None = None
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], app_dir: str | None = None) -> None:
         self._env = env
+        self._app_dir = app_dir
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def launch_early(cls) -> None:
+        """Launch the server before Prefect is even imported (the import takes a second that the server's own
+        boot can overlap) unless the environment names an API; ``start_if_needed`` then adopts it, or stops it
+        when Prefect's settings (a profile, a ``prefect.toml``) say no temporary server is wanted. The server
+        loads the same settings sources itself."""
+        if os.environ.get("PREFECT_API_URL") or cls._current is not None:
+            return
+        spec = importlib.util.find_spec("prefect")  # where it is, without running it
+        if spec is None or spec.origin is None:
+            return
+        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+               "PREFECT__SERVER_FINAL": "1"}
+        server = cls._current = cls(env, app_dir=str(Path(spec.origin).parent.parent))
+        server._launch()
+        atexit.register(server.stop)
 
     @classmethod
     def start_if_needed(cls) -> TemporaryAPIServer | None:
@@ -104,9 +124,12 @@ class TemporaryAPIServer:
         from prefect.settings import get_current_settings
 
         settings = get_current_settings()
-        if settings.api.url or not settings.server.ephemeral.enabled:
-            return None
         current = cls._current
+        if settings.api.url or not settings.server.ephemeral.enabled:
+            if current is not None:  # launched early, before the settings could say it is not wanted
+                current.stop()
+                cls._current = None
+            return None
         if current is not None and current.process is not None and current.process.poll() is None:
             return current  # a second ingest in this process (the demo) reuses the running server
         env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
@@ -121,11 +144,13 @@ class TemporaryAPIServer:
         return f"http://127.0.0.1:{self.port}/api"
 
     def _launch(self) -> None:
-        import prefect
+        if self._app_dir is None:
+            import prefect
 
+            self._app_dir = str(prefect.__module_path__.parent)
         self.port = _free_port()
         self.process = subprocess.Popen(  # noqa: S603 - Prefect's own command for its temporary server
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
+            [sys.executable, "-m", "uvicorn", "--app-dir", self._app_dir, "--factory",
              "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=self._env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent(),  # noqa: PLW1509

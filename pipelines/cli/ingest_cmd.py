@@ -87,7 +87,8 @@ def _ingest(args: argparse.Namespace) -> int:
     load_config(args.config)  # fail fast on a bad config, before Prefect starts
     from pipelines._api_server import TemporaryAPIServer
 
-    server = TemporaryAPIServer.start_if_needed()  # boots on the other core while the checks are imported
+    TemporaryAPIServer.launch_early()  # boots on the other core while Prefect and the checks are imported
+    server = TemporaryAPIServer.start_if_needed()
     from pipelines import _preload
     from pipelines.flows import ingest
 

@@ -137,3 +137,46 @@ def test_a_killed_cli_takes_its_server_with_it(data_samples: Path, tmp_path: Pat
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
     assert _gone(home)
+
+
+_EARLY = """
+import sys
+from pipelines._api_server import TemporaryAPIServer
+TemporaryAPIServer.launch_early()
+server = TemporaryAPIServer._current
+print("launched" if server is not None and server.process is not None else "not launched")
+print("prefect imported" if "prefect" in sys.modules else "prefect not imported")
+sys.stdout.flush()
+adopted = TemporaryAPIServer.start_if_needed()
+print("adopted" if adopted is not None and adopted is server else "not adopted")
+if adopted is not None:
+    print("ready" if adopted.wait_ready(120) else "not ready")
+    adopted.stop()
+else:
+    print("stopped" if server is not None and server.process is None else "still running")
+"""
+
+
+def _early(tmp_path: Path, home: Path) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_LOGGING_LEVEL="CRITICAL", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run([sys.executable, "-c", _EARLY], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_the_server_is_launched_before_prefect_is_imported_and_adopted(tmp_path: Path) -> None:
+    home = tmp_path / "prefect"
+    assert _early(tmp_path, home) == ["launched", "prefect not imported", "adopted", "ready"]
+    assert _gone(home)
+
+
+def test_an_early_server_is_stopped_when_prefects_settings_name_an_api(tmp_path: Path) -> None:
+    """No PREFECT_API_URL in the environment, but a prefect.toml in the working directory names an API: Prefect
+    would use it, so the server launched before the settings were read is stopped, and none is left."""
+    home = tmp_path / "prefect"
+    (tmp_path / "prefect.toml").write_text('[api]\nurl = "http://127.0.0.1:9/api"\n', encoding="utf-8")
+    assert _early(tmp_path, home) == ["launched", "prefect not imported", "not adopted", "stopped"]
+    assert _gone(home)
