@@ -4,9 +4,9 @@ With no Prefect API configured, Prefect starts a temporary server the first time
 whole server application in the calling process (about 4 s here) and only then launches the same application in
 a subprocess and waits for it. ``trainguard ingest`` instead launches that subprocess first thing, before Prefect
 is imported, with the command and environment Prefect uses, lets it boot (and migrate a fresh database) on the
-other core while Prefect and the checks are imported, and runs the flow against it through ``PREFECT_API_URL``. Whenever this cannot be done
-(an API is configured, ephemeral mode is off, the server does not come up) the flow falls back to Prefect's own
-path, which only costs the time this saves.
+other core while Prefect and the checks are imported, and runs the flow against it through ``PREFECT_API_URL``.
+Whenever this cannot be done (an API is configured, ephemeral mode is off, the server does not come up) the flow
+falls back to Prefect's own path, which only costs the time this saves.
 """
 
 from __future__ import annotations

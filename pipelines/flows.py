@@ -256,8 +256,8 @@ def _check_and_fit(ctx: dict[str, Any], state: SourceState, batch_path: str, ref
                    ) -> tuple[dict[str, Any], str | None, dict[str, Any]]:
     """The contract, drift and the fitted scorer: independent, so with the local runner the contract and drift
     tasks run on the task runner's threads while the scorer is fitted in the flow's (on two cores, the stage
-    takes about as long as its longest part). A failure is reported as when they ran in turn: the contract's
-    first, then drift's, then the fit's."""
+    takes about as long as its longest part). All three have ended when it returns or raises, and a failure is
+    reported as when they ran in turn: the contract's first, then drift's, then the fit's."""
     def contract_args() -> tuple[Any, ...]:
         return (batch_path, state.load_contract_text(), ref_path, ctx["label_column"], str(work),
                 ctx["source_column"])
@@ -279,16 +279,20 @@ def _check_and_fit(ctx: dict[str, Any], state: SourceState, batch_path: str, ref
     d_args = drift_args()
     contract_f = tasks.check_contract.submit(*contract_args())
     drift_f = tasks.check_drift.submit(*d_args) if d_args is not None else None
-    futures: list[Any] = [f for f in (contract_f, drift_f) if f is not None]
+    fitted: dict[str, Any] = {}
+    fit_error: Exception | None = None
     try:
         fitted = tasks.fit_scorer(batch_path, ref_path, params, str(work))
-    except Exception:
-        for f in futures:
-            f.wait()
-        for f in futures:
-            f.result()  # raises the contract's or drift's failure, if any, before the fit's
-        raise
-    return contract_f.result(), drift_f.result() if drift_f is not None else None, fitted
+    except Exception as exc:  # noqa: BLE001 - raised below, after the contract's and drift's own failures
+        fit_error = exc
+    for f in (contract_f, drift_f):
+        if f is not None:
+            f.wait()  # nothing of this stage is still running (writing to the work dir) when it returns or raises
+    contract = contract_f.result()
+    drift_path = drift_f.result() if drift_f is not None else None
+    if fit_error is not None:
+        raise fit_error
+    return contract, drift_path, fitted
 
 
 def _record_error(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:

@@ -150,17 +150,19 @@ def test_a_nested_label_column_against_a_reference_is_bad_input(tmp_path: Path, 
     assert entry["predicate"]["verdict"] == "error"
 
 
+@pytest.mark.parametrize("label", ["class", "credit_amount"])  # credit_amount: the fit fails too (continuous)
 def test_a_hand_broken_contract_is_a_config_error_recorded_while_the_fit_runs_beside_it(
-        data_samples: Path, tmp_path: Path, ledger_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+        label: str, data_samples: Path, tmp_path: Path, ledger_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     """The contract task runs on the task runner's thread while the scorer is fitted in the flow's: its failure
-    still comes back as itself (exit 2, one line, its code), and the attempt is an ``error`` entry."""
+    still comes back as itself (exit 2, one line, its code), also when the fit fails as well (the contract's
+    failure comes first, as when the steps ran in turn), and the attempt is an ``error`` entry."""
     ref, batch = data_samples / "credit" / "reference.csv", data_samples / "credit" / "batch_clean.csv"
     assert main(["ingest", str(ref), "--source", "credit", "--label-column", "class", "--ledger", ledger_url,
                  "--out", str(tmp_path / "ref")]) == 0
     contract = Path(ledger_url.removeprefix("sqlite:///")).parent / "state" / "sources" / "credit" / "contract.toml"
     contract.write_text(contract.read_text(encoding="utf-8") + "\n[columns\n", encoding="utf-8")
     capsys.readouterr()
-    rc = main(["ingest", str(batch), "--source", "credit", "--label-column", "class", "--ledger", ledger_url,
+    rc = main(["ingest", str(batch), "--source", "credit", "--label-column", label, "--ledger", ledger_url,
                "--out", str(tmp_path / "out"), "--json"])
     captured = capsys.readouterr()
     doc = json.loads(captured.out)
