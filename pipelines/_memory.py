@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -12,7 +13,9 @@ _ARENAS = 2
 _bounded = False
 
 
+@functools.cache
 def _glibc() -> object | None:
+    """The C library when it is glibc (loaded once), else None."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes

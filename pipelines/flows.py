@@ -258,26 +258,19 @@ def _check_and_fit(ctx: dict[str, Any], state: SourceState, batch_path: str, ref
     tasks run on the task runner's threads while the scorer is fitted in the flow's (on two cores, the stage
     takes about as long as its longest part). All three have ended when it returns or raises, and a failure is
     reported as when they ran in turn: the contract's first, then drift's, then the fit's."""
-    def contract_args() -> tuple[Any, ...]:
-        return (batch_path, state.load_contract_text(), ref_path, ctx["label_column"], str(work),
-                ctx["source_column"])
-
-    def drift_args() -> tuple[Any, ...] | None:
-        if ref is None or ref_path is None:
-            return None  # a joined reference's profile is built in the work dir, never kept
+    c_args = (batch_path, state.load_contract_text(), ref_path, ctx["label_column"], str(work), ctx["source_column"])
+    d_args = None  # no drift without a reference; a joined reference's profile is built in the work dir, never kept
+    if ref is not None and ref_path is not None:
         profile = ref.get("profile") or str(state.profile_path(ref["digest"]))
-        return (batch_path, ref_path, ref["digest"], profile, str(work), ctx["source_column"])
-
+        d_args = (batch_path, ref_path, ref["digest"], profile, str(work), ctx["source_column"])
     if ctx["runner"] != "local":  # on Dask these would be sent to workers that import Great Expectations first
-        contract = tasks.check_contract(*contract_args())
-        d_args = drift_args()
-        return contract, tasks.check_drift(*d_args) if d_args else None, tasks.fit_scorer(batch_path, ref_path,
-                                                                                        params, str(work))
+        contract = tasks.check_contract(*c_args)
+        drift_path = tasks.check_drift(*d_args) if d_args is not None else None
+        return contract, drift_path, tasks.fit_scorer(batch_path, ref_path, params, str(work))
     from pipelines import _preload
 
     _preload.start()  # one thread imports the checks while the three tasks wait for it (never two at once)
-    d_args = drift_args()
-    contract_f = tasks.check_contract.submit(*contract_args())
+    contract_f = tasks.check_contract.submit(*c_args)
     drift_f = tasks.check_drift.submit(*d_args) if d_args is not None else None
     fitted: dict[str, Any] = {}
     fit_error: Exception | None = None
