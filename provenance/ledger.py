@@ -22,8 +22,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
-from provenance import config
+from provenance import config, index, vmap, witness
 from provenance.backends import SqlStore, open_store
+from provenance.checkpoint_note import checkpoint_note
 from provenance.entries import parse_entry, source_name, subject_digests, validate_statement
 from provenance.errors import LedgerIntegrityError, ProvenanceConfigError, ProvenanceInputError
 from provenance.hashing import canonical_json, parse_digest
@@ -36,12 +37,13 @@ from provenance.merkle import (
     subtree_ids,
     verify_consistency,
 )
+from provenance.merkle import fold as _fold
 from provenance.merkle import verify_inclusion as _verify_inclusion
-from provenance.records import AppendResult, LedgerRecord
-from provenance.signing import TrustedKeys, key_id, public_key_b64, sign_checkpoint
+from provenance.records import AppendResult, DigestHistory, LedgerRecord
+from provenance.signing import MAP_ROOT, TrustedKeys, key_id, public_key_b64, sign_checkpoint
 from provenance.verify import VerifyReport, parse_checkpoint, require_checkpoint, verify_contents
 
-__all__ = ["open_ledger", "Ledger", "AppendResult", "LedgerRecord"]
+__all__ = ["open_ledger", "Ledger", "AppendResult", "LedgerRecord", "DigestHistory"]
 
 
 _TREE_SIZE = re.compile(rb'"tree_size":(\d+)[,}]')
@@ -94,6 +96,7 @@ class Ledger:
         self._trusted_spec = trusted_keys
         self._approver_spec = approver_keys
         self._key = config.resolve_signing_key(signing_key, url, create=False)
+        self.upgraded = False  # set when an append or ``upgrade`` built the verifiable index of an older ledger
 
     def close(self) -> None:
         self.store.close()
@@ -175,8 +178,9 @@ class Ledger:
         store = self.store
         with store.write():
             n = store.size()
-            if n:
-                self._require_same_key(key)
+            latest = self._latest_for_append(key, n)
+            if not n:
+                store.create_map_schema()  # an empty ledger made before the index has no map tables
             want = subtree_ids(0, n) + ([node_id(0, n - 1)] if n else [])
             nodes = store.nodes(want)
             missing = [i for i in want if i not in nodes]
@@ -188,10 +192,19 @@ class Ledger:
             frontier = Frontier()
             frontier.size = n
             frontier.stack = [nodes[i] for i in subtree_ids(0, n)]
+            if latest is not None and _fold(frontier.stack).hex() != latest["root_hash"]:
+                raise LedgerIntegrityError(  # never sign a root built on changed rows
+                    "ledger:hash_mismatch", "the stored Merkle nodes of the tree's right border do not lead to the "
+                    "latest signed root", index=n - 1, expected=latest["root_hash"], found=_fold(frontier.stack).hex())
+            if latest is not None and MAP_ROOT not in latest:
+                latest = self._build_index(key, origin, latest)
+            signed_map = bytes.fromhex(latest[MAP_ROOT]) if latest is not None else vmap.EMPTY
             st["predicate"]["previous"] = nodes[node_id(0, n - 1)].hex() if n else None
             body = canonical_json(st)
             created = frontier.push(leaf_hash(body))
-            cp = sign_checkpoint(key, origin=origin, tree_size=n + 1, root_hash=frontier.root().hex())
+            map_root = index.add_entry(store, subject_digests(st), n, created[0][1], signed_root=signed_map)
+            cp = sign_checkpoint(key, origin=origin, tree_size=n + 1, root_hash=frontier.root().hex(),
+                                 map_root=map_root.hex())
             pred = st["predicate"]
             store.insert(
                 [(n, body, source_name(st), pred["verdict"], pred.get("time"))],
@@ -199,7 +212,54 @@ class Ledger:
                 [(d, n) for d in subject_digests(st)],
                 [(n + 1, canonical_json(cp))],
             )
+            store.put_note(n + 1, checkpoint_note(cp, key))
+        witness.remember(cp)
         return AppendResult(index=n, entry_hash=created[0][1].hex(), checkpoint=cp)
+
+    def _latest_for_append(self, key: Any, n: int) -> dict[str, Any] | None:
+        """The latest checkpoint, checked before an append builds on it (inside the write transaction)."""
+        if not n:
+            return None
+        body = self.store.latest_checkpoint()
+        if body is None:
+            raise self._no_checkpoint("append")
+        latest = parse_checkpoint(body, where="latest checkpoint")
+        if latest["tree_size"] != n:
+            raise LedgerIntegrityError(
+                "ledger:unsigned_entry", "the latest signed checkpoint does not cover every entry (a checkpoint "
+                "row was removed)", index=n - 1, expected=f"a checkpoint of {n} entries",
+                found=f"one of {latest['tree_size']}")
+        self._require_same_key(key)
+        self.trusted.check_checkpoint(latest)
+        return latest
+
+    def _build_index(self, key: Any, origin: str, latest: dict[str, Any]) -> dict[str, Any]:
+        """Build the verifiable index of a ledger made before it, and re-sign its latest checkpoint with the index
+        root (inside the write transaction). The entries must lead to the signed root first."""
+        self.store.create_map_schema()
+        size = int(latest["tree_size"])
+        root, keys = index.rebuild(self.store, tree_size=size, root_hash=str(latest["root_hash"]))
+        cp = sign_checkpoint(key, origin=origin, tree_size=size, root_hash=str(latest["root_hash"]),
+                             map_root=root.hex())
+        self.store.replace_checkpoint(size, canonical_json(cp))
+        self.store.put_note(size, checkpoint_note(cp, key))
+        index.note_upgrade(self.store.describe(), size, keys)
+        self.upgraded = True
+        return cp
+
+    def upgrade(self, *, rebuild: bool = False) -> dict[str, Any]:
+        """Give a ledger made before the verifiable index its index and a checkpoint signing the index root
+        (``trainguard ledger upgrade``); ``rebuild`` also rebuilds an existing index whose rows were damaged.
+        Needs the signing key; idempotent."""
+        key = self.signing_key()
+        origin = self.origin
+        self.upgraded = False
+        with self.store.write():
+            n = self.store.size()
+            latest = self._latest_for_append(key, n)
+            if latest is not None and (rebuild or MAP_ROOT not in latest):
+                latest = self._build_index(key, origin, latest)
+        return {"entries": n, "upgraded": self.upgraded, "checkpoint": latest}
 
     def _require_same_key(self, key: Any) -> None:
         """Fail closed when the latest checkpoint is signed by another key: appending would re-sign the history
@@ -226,7 +286,7 @@ class Ledger:
         self.trusted.check_checkpoint(cp)
         return cp
 
-    def _record(self, idx: int, cp: dict[str, Any]) -> LedgerRecord:
+    def _record(self, idx: int, cp: dict[str, Any], *, leaf_want: bytes | None = None) -> LedgerRecord:
         size = int(cp["tree_size"])
         if not 0 <= idx < size:
             raise LedgerIntegrityError(
@@ -237,6 +297,10 @@ class Ledger:
         if body is None:
             raise LedgerIntegrityError("ledger:gap", "entry is missing", index=idx, expected="an entry", found="none")
         leaf = leaf_hash(body)
+        if leaf_want is not None and leaf != leaf_want:
+            raise LedgerIntegrityError(
+                "ledger:hash_mismatch", "entry differs from the one the signed index names", index=idx,
+                expected=f"leaf {leaf_want.hex()}", found=f"leaf {leaf.hex()}")
         proof = inclusion_proof(idx, size, self._nodes)
         if not _verify_inclusion(idx, size, leaf, proof, bytes.fromhex(cp["root_hash"])):
             raise LedgerIntegrityError(
@@ -245,6 +309,54 @@ class Ledger:
             )
         statement = parse_entry(body, idx)
         return LedgerRecord(idx, body.decode("utf-8"), statement, leaf.hex(), [p.hex() for p in proof], cp)
+
+    def _signed_whole(self, what: str) -> dict[str, Any] | None:
+        """The latest checkpoint (signature checked) when it covers every stored entry and signs an index root
+        (inside a read transaction); None for an empty ledger. Entries beyond it mean a checkpoint row was
+        removed, so the newest decisions would be hidden: refused."""
+        cp = self.checkpoint()
+        size = self.store.size()
+        if cp is None:
+            if size:
+                raise self._no_checkpoint(what)
+            return None
+        if size != cp["tree_size"]:
+            raise LedgerIntegrityError(
+                "ledger:unsigned_entry", f"{what}: the latest signed checkpoint does not cover every entry (its "
+                "checkpoint row was removed, or entries were)", index=min(size, cp["tree_size"]),
+                expected=f"{cp['tree_size']} entries, as signed", found=f"{size} entries")
+        if MAP_ROOT not in cp:
+            raise LedgerIntegrityError(
+                "ledger:no_index", f"{what}: the latest signed checkpoint has no index root, so a lookup by digest "
+                "cannot be proven complete: run `trainguard ledger upgrade` where the signing key is",
+                index=cp["tree_size"] - 1, expected="a checkpoint with map_root", found="none")
+        return cp
+
+    def history(self, digest: str, *, extends: Sequence[Mapping[str, Any]] = (), use_witness: bool = False
+                ) -> DigestHistory:
+        """Every entry naming ``digest``, proven complete by the signed index and each inclusion-proved against
+        the same signed checkpoint; trusts no row of the database (fail closed). That checkpoint must extend each
+        of ``extends`` (checkpoints signed earlier) and, with ``use_witness``, the one the witness remembers, which
+        then remembers this one."""
+        d = parse_digest(digest)
+        with self.store.read():
+            cp = self._signed_whole(f"lookup of {d}")
+            if cp is None:
+                return DigestHistory(d, None, None, [])
+            earlier = [require_checkpoint(e, where="the earlier checkpoint given") for e in extends]
+            remembered = witness.recall(str(cp["origin"])) if use_witness else None
+            for e in earlier + ([remembered] if remembered is not None else []):
+                self._require_extends(e, cp)
+            proof, refs = index.lookup(self.store, d, map_root=bytes.fromhex(cp[MAP_ROOT]))
+            records = [self._record(idx, cp, leaf_want=leaf) for idx, leaf in refs]
+        if use_witness:
+            witness.remember(cp)
+        for rec in records:
+            if d not in rec.digests:
+                raise LedgerIntegrityError(
+                    "ledger:bad_index", "the signed index names an entry that does not name the digest",
+                    index=rec.index, expected=d, found=", ".join(rec.digests))
+        return DigestHistory(d, cp, proof, records)
 
     def _nodes(self, ids: list[int]) -> dict[int, bytes]:
         found = self.store.nodes(ids)
@@ -263,26 +375,10 @@ class Ledger:
         )
 
     def find(self, digest: str, *, verdicts: Sequence[str] | None = ("approved", "override")) -> list[LedgerRecord]:
-        """Every record naming ``digest`` (oldest first), each inclusion-proved; ``verdicts=None`` keeps all."""
-        d = parse_digest(digest)
-        with self.store.read():
-            indices = self.store.indices_for(d)
-            if not indices:
-                return []
-            cp = self.checkpoint()
-            if cp is None:
-                raise self._no_checkpoint(f"lookup of {d}")
-            out = []
-            for idx in indices:
-                rec = self._record(idx, cp)
-                if d not in rec.digests:
-                    raise LedgerIntegrityError(
-                        "ledger:bad_index", "the digest index points at an entry that does not name the digest",
-                        index=idx, expected=d, found=", ".join(rec.digests),
-                    )
-                if verdicts is None or rec.verdict in verdicts:
-                    out.append(rec)
-        return out
+        """Every record naming ``digest`` (oldest first), proven complete (``history``); ``verdicts=None`` keeps
+        all."""
+        records = self.history(digest).records
+        return [r for r in records if verdicts is None or r.verdict in verdicts]
 
     def latest_approved(self, source: str) -> LedgerRecord | None:
         """The newest approved entry of ``source`` (its predicate names the source data), proved; or None."""
@@ -311,32 +407,57 @@ class Ledger:
             return self._record(index, cp)
 
     def prove(self, digest: str) -> dict[str, Any]:
-        """The DESIGN.md proof of the newest entry naming ``digest`` (any verdict)."""
-        records = self.find(digest, verdicts=None)
-        if not records:
+        """The proof document of ``digest`` (docs/design.md): the gate's decisive entry with its inclusion proof,
+        the index's proof of every entry naming the digest, and the checkpoint in both forms."""
+        from provenance.decision import decide_history
+
+        history = self.history(digest)
+        if not history.records:
             from provenance.errors import NotApprovedError
 
             raise NotApprovedError("ledger:unknown_digest", f"no ledger entry names {parse_digest(digest)}")
-        return records[-1].proof()
+        assert history.checkpoint is not None
+        return history.proof(decide_history(history, self.approvers).decisive,
+                             note=self.note(int(history.checkpoint["tree_size"])))
+
+    def note(self, tree_size: int | None = None) -> str | None:
+        """The C2SP signed-note form of the checkpoint of ``tree_size`` (default: the latest), as stored."""
+        with self.store.read():
+            if tree_size is None:
+                body = self.store.latest_checkpoint()
+                if body is None:
+                    return None
+                tree_size = int(parse_checkpoint(body, where="latest checkpoint")["tree_size"])
+            return self.store.note(tree_size)
 
     def require_contains(self, seen: Mapping[str, Any]) -> None:
         """Fail closed unless the latest signed checkpoint extends ``seen`` (a checkpoint signed earlier, e.g. the
         one a previous gate run returned): a ledger rolled back or forked since then raises."""
-        self.trusted.check_checkpoint(require_checkpoint(seen, where="the earlier checkpoint given"))
+        earlier = require_checkpoint(seen, where="the earlier checkpoint given")
         with self.store.read():
             cp = self.checkpoint()
-            old, old_root = int(seen["tree_size"]), str(seen["root_hash"])
-            new = 0 if cp is None else int(cp["tree_size"])
-            if cp is None or old > new:
+            if cp is None:
                 raise LedgerIntegrityError(
-                    "ledger:truncated", "the ledger is shorter than a checkpoint it signed earlier", index=new,
-                    expected=f"at least {old} entries (root {old_root[:16]})", found=f"{new} entries")
-            proof = consistency_proof(old, new, self._nodes) if old < new else []
-            if not verify_consistency(old, new, bytes.fromhex(old_root), bytes.fromhex(cp["root_hash"]), proof):
-                raise LedgerIntegrityError(
-                    "ledger:fork", "the ledger does not extend a checkpoint it signed earlier", index=old - 1,
-                    expected=f"a tree extending root {old_root[:16]} at size {old}", found=f"root "
-                    f"{cp['root_hash'][:16]} at size {new} without a consistency proof")
+                    "ledger:truncated", "the ledger is shorter than a checkpoint it signed earlier", index=0,
+                    expected=f"at least {earlier['tree_size']} entries", found="0 entries")
+            self._require_extends(earlier, cp)
+
+    def _require_extends(self, seen: Mapping[str, Any], cp: Mapping[str, Any]) -> None:
+        """``cp`` (verified) extends the earlier checkpoint ``seen``: its signature checks and a consistency proof
+        from the stored nodes leads from its root to ``cp``'s (inside a read transaction)."""
+        self.trusted.check_checkpoint(seen)
+        old, old_root = int(seen["tree_size"]), str(seen["root_hash"])
+        new = int(cp["tree_size"])
+        if old > new:
+            raise LedgerIntegrityError(
+                "ledger:truncated", "the ledger is shorter than a checkpoint it signed earlier", index=new,
+                expected=f"at least {old} entries (root {old_root[:16]})", found=f"{new} entries")
+        proof = consistency_proof(old, new, self._nodes) if 0 < old < new else []
+        if old and not verify_consistency(old, new, bytes.fromhex(old_root), bytes.fromhex(cp["root_hash"]), proof):
+            raise LedgerIntegrityError(
+                "ledger:fork", "the ledger does not extend a checkpoint it signed earlier", index=old - 1,
+                expected=f"a tree extending root {old_root[:16]} at size {old}", found=f"root "
+                f"{cp['root_hash'][:16]} at size {new} without a consistency proof")
 
     def consistency(self, old_size: int, new_size: int | None = None) -> list[str]:
         """Consistency proof (hex) from tree size ``old_size`` to ``new_size`` (default: the latest)."""
@@ -395,6 +516,7 @@ class Ledger:
                 checkpoints=checkpoints, stored_nodes=self.store.all_nodes(),
                 earlier=[require_checkpoint(e, where="an earlier checkpoint") for e in earlier], all_signatures=all_signatures,
                 index_rows=self.store.index_rows,
+                stored_map_root=index.stored_root(self.store) if latest is not None and MAP_ROOT in latest else None,
             )
 
     def iter_entries(self) -> Iterator[tuple[int, bytes]]:

@@ -1,4 +1,5 @@
-"""What the ledger hands back: where an append landed, and an entry with its inclusion proof."""
+"""What the ledger hands back: where an append landed, an entry with its inclusion proof, and a digest's proven
+history (every entry naming it, proven complete by the signed index)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.entries import source_name, subject_digests
+from provenance.vmap import MapProof
 
-__all__ = ["AppendResult", "LedgerRecord"]
+__all__ = ["AppendResult", "LedgerRecord", "DigestHistory"]
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,26 @@ class LedgerRecord:
             "root_hash": self.checkpoint["root_hash"],
             "checkpoint": dict(self.checkpoint),
         }
+
+
+@dataclass(frozen=True)
+class DigestHistory:
+    """Every entry naming ``digest`` (oldest first), each inclusion-proved against ``checkpoint``, and the index's
+    ``map_proof`` that no other entry names it. ``checkpoint`` and ``map_proof`` are None for an empty ledger."""
+
+    digest: str
+    checkpoint: dict[str, Any] | None
+    map_proof: MapProof | None
+    records: list[LedgerRecord]
+
+    def proof(self, decisive: LedgerRecord | None, *, note: str | None) -> dict[str, Any]:
+        """The proof document: ``decisive``'s proof (or the newest entry's) with the index's proof of the digest's
+        whole history, the entries it names, and the checkpoint's C2SP signed note."""
+        rec = decisive if decisive is not None else self.records[-1]
+        doc = rec.proof()
+        doc["digest"] = self.digest
+        doc["map_root"] = None if self.checkpoint is None else self.checkpoint.get("map_root")
+        doc["map_proof"] = None if self.map_proof is None else self.map_proof.to_json()
+        doc["entries"] = [{"index": r.index, "entry": r.entry} for r in self.records]
+        doc["checkpoint_note"] = note
+        return doc

@@ -1,14 +1,16 @@
 """Ed25519 keys, trusted-key sets and signed checkpoints.
 
-A checkpoint is ``{origin, tree_size, root_hash, timestamp, key_id, signature}``: ``key_id`` is the SHA-256 hex of
-the raw 32-byte public key and ``signature`` the base64 Ed25519 signature over the canonical JSON of the checkpoint
-without ``signature``. Public keys travel as base64 of the raw 32 bytes; a trusted-keys file holds one per line,
+A checkpoint is ``{origin, tree_size, root_hash, map_root, timestamp, key_id, signature}``: ``map_root`` is the root
+of the verifiable index (``provenance.vmap``) over the same entries, ``key_id`` the SHA-256 hex of the raw 32-byte
+public key and ``signature`` the base64 Ed25519 signature over the canonical JSON of the checkpoint without
+``signature``. Checkpoints signed before the index existed have no ``map_root``; they verify as before, but the
+gate needs one. Public keys travel as base64 of the raw 32 bytes; a trusted-keys file holds one per line,
 optionally followed by a comment (``#`` lines are ignored).
 
 Example::
 
     >>> key = generate_private_key()
-    >>> cp = sign_checkpoint(key, origin="demo", tree_size=1, root_hash="00" * 32)
+    >>> cp = sign_checkpoint(key, origin="demo", tree_size=1, root_hash="00" * 32, map_root="00" * 32)
     >>> TrustedKeys.of([key.public_key()]).check_checkpoint(cp)
 """
 
@@ -45,6 +47,8 @@ __all__ = [
 ]
 
 CHECKPOINT_FIELDS = ("origin", "tree_size", "root_hash", "timestamp", "key_id", "signature")
+MAP_ROOT = "map_root"  # optional only in checkpoints signed before the verifiable index
+_SHAPES = (frozenset(CHECKPOINT_FIELDS), frozenset(CHECKPOINT_FIELDS) | {MAP_ROOT})
 
 
 def generate_private_key() -> Ed25519PrivateKey:
@@ -137,9 +141,11 @@ def sign_bytes(key: Ed25519PrivateKey, message: bytes) -> str:
 
 
 def sign_checkpoint(
-    key: Ed25519PrivateKey, *, origin: str, tree_size: int, root_hash: str, timestamp: str | None = None
+    key: Ed25519PrivateKey, *, origin: str, tree_size: int, root_hash: str, map_root: str | None,
+    timestamp: str | None = None,
 ) -> dict[str, Any]:
-    """A signed checkpoint for a tree of ``tree_size`` leaves with root ``root_hash`` (hex)."""
+    """A signed checkpoint for a tree of ``tree_size`` leaves with root ``root_hash`` and index root ``map_root``
+    (hex; None only to make a checkpoint of the old shape, as tests of upgrades do)."""
     body: dict[str, Any] = {
         "origin": origin,
         "tree_size": tree_size,
@@ -147,6 +153,8 @@ def sign_checkpoint(
         "timestamp": timestamp or utc_now(),
         "key_id": key_id(key.public_key()),
     }
+    if map_root is not None:
+        body[MAP_ROOT] = map_root
     body["signature"] = sign_bytes(key, canonical_json(body))
     return body
 
@@ -157,14 +165,14 @@ def checkpoint_shape_problem(cp: object) -> str | None:
     if not isinstance(cp, Mapping):
         return f"a JSON {type(cp).__name__}, not an object"
     missing = [f for f in CHECKPOINT_FIELDS if f not in cp]
-    extra = sorted(str(f) for f in cp if f not in CHECKPOINT_FIELDS)
+    extra = sorted(str(f) for f in cp if f not in CHECKPOINT_FIELDS and f != MAP_ROOT)
     if missing or extra:
         return "; ".join(part for part in (f"no {', '.join(missing)}" if missing else "",
                                            f"unexpected {', '.join(extra[:6])}" if extra else "") if part)
     size = cp["tree_size"]
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return f"tree_size is {size!r}, not a non-negative integer"
-    wrong = [f for f in CHECKPOINT_FIELDS if f != "tree_size" and not isinstance(cp[f], str)]
+    wrong = [f for f in (*CHECKPOINT_FIELDS, MAP_ROOT) if f != "tree_size" and f in cp and not isinstance(cp[f], str)]
     return f"{', '.join(wrong)} not a string" if wrong else None
 
 
@@ -228,11 +236,11 @@ class TrustedKeys:
                 f"{self.source}; write the ledger's public keys to a file with `trainguard keys > trusted.txt` where "
                 "its signing key is, then pass --trusted-keys trusted.txt or set TRAINGUARD_TRUSTED_KEYS=trusted.txt",
             )
-        if not isinstance(cp, Mapping) or set(cp) != set(CHECKPOINT_FIELDS):
+        if not isinstance(cp, Mapping) or frozenset(cp) not in _SHAPES:
             found = sorted(cp) if isinstance(cp, Mapping) else type(cp).__name__
             raise LedgerIntegrityError(
                 "ledger:bad_checkpoint", "malformed checkpoint", index=index,
-                expected=str(list(CHECKPOINT_FIELDS)), found=str(found),
+                expected=str([*CHECKPOINT_FIELDS, MAP_ROOT]), found=str(found),
             )
         kid = str(cp["key_id"])
         if kid not in self.keys:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from hashlib import sha256 as _sha256
 from typing import Any
 
+from provenance import vmap
 from provenance.entries import index_row, parse_entry
 from provenance.errors import LedgerIntegrityError, ProvenanceInputError
 from provenance.merkle import EMPTY_ROOT, Frontier
-from provenance.signing import CHECKPOINT_FIELDS, TrustedKeys, checkpoint_shape_problem
+from provenance.signing import CHECKPOINT_FIELDS, MAP_ROOT, TrustedKeys, checkpoint_shape_problem
 
 __all__ = ["VerifyReport", "verify_contents", "parse_checkpoint", "require_checkpoint"]
 
@@ -85,6 +86,7 @@ def verify_contents(
     earlier: Iterable[dict[str, Any]] = (),
     all_signatures: bool = False,
     index_rows: Callable[[int, int], Mapping[int, tuple[Any, ...]]] | None = None,
+    stored_map_root: bytes | None = None,
 ) -> VerifyReport:
     """Recompute the tree over ``entries`` (index order) and check it against the signed checkpoints.
 
@@ -92,7 +94,9 @@ def verify_contents(
     ``checkpoints`` must have the root of the tree at its size (and, with ``all_signatures``, a trusted
     signature); ``earlier`` are checkpoints saved elsewhere (an export): the ledger must still contain them.
     ``index_rows(lo, hi)`` gives the store's index columns of entries lo..hi: each must match the entry's body
-    (``entries.index_row``), since the gate and ``ledger log`` look entries up through them.
+    (``entries.index_row``), since ``ledger log`` looks entries up through them. The verifiable index is rebuilt
+    from the entries: its root must be the latest checkpoint's ``map_root`` (when it has one), and so must
+    ``stored_map_root``, the root of the index rows the store holds.
     """
     sigs = 0
     if latest is None:
@@ -136,6 +140,7 @@ def verify_contents(
     frontier = Frontier()
     previous: str | None = None
     expected_idx = 0
+    map_values: dict[bytes, list[tuple[int, bytes]]] = {}
     page: dict[int, tuple[Any, ...]] = {}
     for idx, body in entries:
         if idx != expected_idx:
@@ -158,6 +163,11 @@ def verify_contents(
                 expected=str(previous), found=str(link),
             )
         created = frontier.push(_leaf(body))
+        leaf = created[0][1]
+        for subject in statement["subject"]:
+            refs = map_values.setdefault(bytes.fromhex(subject["digest"]["sha256"]), [])
+            if not refs or refs[-1][0] != idx:  # an entry naming a digest twice is listed once
+                refs.append((idx, leaf))
         if stored_nodes is not None:
             for nid, h in created:
                 stored = stored_nodes.get(nid)
@@ -192,6 +202,8 @@ def verify_contents(
                 "ledger:bad_index", "the index names an entry the ledger does not have", index=extra,
                 expected=f"{size} entries", found=f"index rows for entry {extra}",
             )
+    if latest is not None and MAP_ROOT in latest:
+        _check_map(map_values, latest, stored_map_root)
     root_hex = (frontier.root() if size else EMPTY_ROOT).hex()
     return VerifyReport(
         tree_size=size, root_hash=root_hex, checkpoint=latest, checkpoints_checked=len(want), signatures_checked=sigs
@@ -199,6 +211,21 @@ def verify_contents(
 
 
 _INDEX_PAGE = 5000
+
+
+def _check_map(values: dict[bytes, list[tuple[int, bytes]]], latest: Mapping[str, Any],
+               stored: bytes | None) -> None:
+    root, _ = vmap.build(values, nodes=False)
+    last = int(latest["tree_size"]) - 1
+    if root.hex() != latest[MAP_ROOT]:
+        raise LedgerIntegrityError(
+            "ledger:map_root_mismatch", "the index rebuilt from the entries differs from the signed map root",
+            index=last, expected=str(latest[MAP_ROOT]), found=root.hex())
+    if stored is not None and stored != root:
+        raise LedgerIntegrityError(
+            "ledger:bad_map", "the stored index rows differ from the index rebuilt from the entries (map rows were "
+            "changed): `trainguard ledger upgrade --rebuild-index` rebuilds them", index=last,
+            expected=root.hex(), found=stored.hex())
 
 
 def _check_index(page: Mapping[int, tuple[Any, ...]], index_rows: Callable[[int, int], Mapping[int, tuple[Any, ...]]],

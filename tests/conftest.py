@@ -20,6 +20,14 @@ DATA_SAMPLES = ROOT / "data_samples"
 SHARED = ROOT.parent / "shared"
 
 
+@pytest.fixture(autouse=True)
+def _own_witness(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test (and every process it starts) keeps its ledger witness apart, never in the user's home."""
+    d = tmp_path_factory.mktemp("witness")
+    monkeypatch.setenv("TRAINGUARD_WITNESS", str(d))
+    return d
+
+
 @pytest.fixture(scope="session")
 def data_samples() -> Path:
     """The project's own small sample datasets (see data_samples/README.md for the scenarios)."""

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from provenance.errors import LedgerIntegrityError
+from provenance.vmap import Node, Ref, pack_refs, unpack_refs
 
 __all__ = ["SqlStore", "EntryRow"]
 
@@ -34,6 +35,13 @@ def _bytes(value: Any, where: str) -> bytes:
                                expected="bytes", found=f"{type(value).__name__} {value!r:.60}")
 
 
+# The verifiable index (provenance.vmap): its stored nodes, each key's entry list, and the C2SP form of each checkpoint.
+_MAP_SCHEMA = [
+    "create table if not exists map_nodes (id {blob} primary key, hash {blob} not null, leaf_key {blob})",
+    "create table if not exists map_values (key {blob} primary key, refs {blob} not null)",
+    "create table if not exists checkpoint_notes (tree_size bigint primary key, note text not null)",
+]
+
 _SCHEMA = [
     "create table if not exists meta (key text primary key, value text not null)",
     "create table if not exists entries (idx bigint primary key, body {blob} not null,"
@@ -43,6 +51,7 @@ _SCHEMA = [
     "create table if not exists subjects (digest text not null, idx bigint not null, primary key (digest, idx))",
     "create index if not exists subjects_by_entry on subjects (idx)",  # verify reads the index entry by entry
     "create table if not exists checkpoints (tree_size bigint primary key, body {blob} not null)",
+    *_MAP_SCHEMA,
 ]
 
 
@@ -87,6 +96,11 @@ class SqlStore:
 
     def create_schema(self) -> None:
         for stmt in _SCHEMA:
+            self.conn.execute(stmt.format(blob=self.blob))
+
+    def create_map_schema(self) -> None:
+        """Add the verifiable index's tables to a ledger made before they existed (inside a write transaction)."""
+        for stmt in _MAP_SCHEMA:
             self.conn.execute(stmt.format(blob=self.blob))
 
     def get_meta(self, key: str) -> str | None:
@@ -205,3 +219,47 @@ class SqlStore:
             cur.executemany(self._q("insert into subjects (digest, idx) values (?, ?)"), subjects)
         if checkpoints:
             cur.executemany(self._q("insert into checkpoints (tree_size, body) values (?, ?)"), checkpoints)
+
+    # --- the verifiable index ------------------------------------------------------------------------------
+    def map_nodes(self, ids: Sequence[bytes]) -> dict[bytes, Node]:
+        out: dict[bytes, Node] = {}
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i : i + 500])
+            marks = ",".join("?" * len(chunk))
+            for nid, h, key in self._all(f"select id, hash, leaf_key from map_nodes where id in ({marks})", chunk):
+                node_key = None if key is None else _bytes(key, "map_nodes.leaf_key")
+                out[_bytes(nid, "map_nodes.id")] = Node(_bytes(h, "map_nodes.hash"), node_key)
+        return out
+
+    def map_refs(self, key: bytes) -> list[Ref] | None:
+        row = self._one("select refs from map_values where key = ?", (key,))
+        return None if row is None else unpack_refs(_bytes(row[0], "map_values.refs"))
+
+    def write_map(self, nodes: dict[bytes, Node | None], refs: dict[bytes, list[Ref]]) -> None:
+        """Write an append's map changes inside the current write transaction (None deletes a node)."""
+        cur = self.conn.cursor()
+        gone = [(nid,) for nid, node in nodes.items() if node is None]
+        if gone:
+            cur.executemany(self._q("delete from map_nodes where id = ?"), gone)
+        rows = [(nid, node.hash, node.key) for nid, node in nodes.items() if node is not None]
+        if rows:
+            cur.executemany(self._q("insert into map_nodes (id, hash, leaf_key) values (?, ?, ?) on conflict (id) do"
+                                    " update set hash = excluded.hash, leaf_key = excluded.leaf_key"), rows)
+        if refs:
+            cur.executemany(self._q("insert into map_values (key, refs) values (?, ?) on conflict (key) do update"
+                                    " set refs = excluded.refs"), [(k, pack_refs(v)) for k, v in refs.items()])
+
+    def clear_map(self) -> None:
+        self.conn.execute("delete from map_nodes")
+        self.conn.execute("delete from map_values")
+
+    def replace_checkpoint(self, tree_size: int, body: bytes) -> None:
+        self.conn.execute(self._q("update checkpoints set body = ? where tree_size = ?"), (body, tree_size))
+
+    def put_note(self, tree_size: int, note: str) -> None:
+        self.conn.execute(self._q("insert into checkpoint_notes (tree_size, note) values (?, ?) on conflict"
+                                  " (tree_size) do update set note = excluded.note"), (tree_size, note))
+
+    def note(self, tree_size: int) -> str | None:
+        row = self._one("select note from checkpoint_notes where tree_size = ?", (tree_size,))
+        return None if row is None else str(row[0])

@@ -67,7 +67,12 @@ class PostgresStore(SqlStore):
                 "select pg_is_in_recovery() or current_setting('transaction_read_only') = 'on' or not "
                 "(has_table_privilege('entries', 'INSERT') and has_table_privilege('nodes', 'INSERT') and "
                 "has_table_privilege('subjects', 'INSERT') and has_table_privilege('checkpoints', 'INSERT') and "
-                "has_table_privilege('meta', 'INSERT,UPDATE'))").fetchone()
+                "has_table_privilege('meta', 'INSERT,UPDATE') and "
+                # a ledger made before the index has no map tables yet: its first append creates them
+                "coalesce(has_table_privilege(to_regclass('map_nodes')::oid, 'INSERT,UPDATE,DELETE') and "
+                "has_table_privilege(to_regclass('map_values')::oid, 'INSERT,UPDATE') and "
+                "has_table_privilege(to_regclass('checkpoint_notes')::oid, 'INSERT,UPDATE'), "
+                "has_schema_privilege(current_schema(), 'CREATE')))").fetchone()
         if row is not None and row[0]:
             raise _read_only(self.url, "the role may not insert into the ledger's tables (or the server is "
                                        "read-only)")
@@ -80,6 +85,11 @@ class PostgresStore(SqlStore):
                 yield
         except psycopg.OperationalError as exc:
             raise ProvenanceConfigError("ledger:unreachable", f"{_redact(self.url)}: {exc}") from exc
+        except psycopg.DatabaseError as exc:  # a dropped or altered table: a damaged ledger, not a bug
+            raise LedgerIntegrityError(
+                "ledger:corrupt_store", f"PostgreSQL ledger {_redact(self.url)} failed",
+                expected="a consistent ledger", found=" ".join(str(exc).split()),
+            ) from exc
 
 
 def _read_only(url: str, why: object) -> ProvenanceConfigError:

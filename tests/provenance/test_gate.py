@@ -171,19 +171,31 @@ def test_trusted_keys_with_an_open_ledger_are_refused_not_ignored(ledger: Ledger
     assert err.value.code == "gate:trusted_keys_with_open_ledger" and err.value.exit_code == 2
 
 
-def test_a_rolled_back_ledger_is_refused_against_a_checkpoint_seen_before(ledger: Ledger, tmp_path: Path) -> None:
-    """Found by review: deleting the newest rows (entries, nodes, checkpoints) returned the ledger to an earlier
-    signed state that the gate and ``verify`` accepted. A caller that kept a checkpoint it saw refuses it."""
+def test_a_rolled_back_ledger_is_refused_against_a_checkpoint_seen_before(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker with write access to the database rolls every table back to an earlier signed state (the
+    rejection gone). Every proof in that state verifies, so only a checkpoint kept outside the database catches it:
+    the witness (on by default) or one the caller kept."""
     p = _data(tmp_path, "g.csv", "g")
     ledger.append(_entry(p, "approved"))
+    sql = raw_sql(ledger)
+    saved = {t: sql(f"select * from {t}") for t in ("map_nodes", "map_values")}
     ledger.append(_entry(p, "rejected", ["label:inconsistent"]))
     seen = ledger.record(1).checkpoint
-    sql = raw_sql(ledger)
     sql("delete from entries where idx = 1")
     sql("delete from subjects where idx = 1")
     sql("delete from nodes where id <> 0")
     sql("delete from checkpoints where tree_size = 2")
-    assert require_approved(p, ledger=ledger).index == 0  # without a checkpoint to hold it to: the old approval
+    for table, rows in saved.items():
+        sql(f"delete from {table}")
+        for row in rows:
+            sql(f"insert into {table} values ({', '.join('?' * len(row))})", tuple(row))
+    with pytest.raises(LedgerIntegrityError) as err:  # the witness remembers the checkpoint of the rejection
+        require_approved(p, ledger=ledger)
+    assert err.value.code == "ledger:truncated" and err.value.exit_code == 3
+    monkeypatch.setenv("TRAINGUARD_WITNESS", "off")
+    assert require_approved(p, ledger=ledger).index == 0  # no witness, no checkpoint kept: the old approval
     with pytest.raises(LedgerIntegrityError) as err:
         require_approved(p, ledger=ledger, seen=seen)
     assert err.value.code == "ledger:truncated" and err.value.exit_code == 3

@@ -40,7 +40,9 @@ def test_find_prove_and_latest_approved(ledger: Ledger) -> None:
     assert ledger.find(digest(77)) == []
     proof = ledger.prove(digest(3))
     assert list(proof) == ["entry", "leaf_index", "tree_size", "leaf_hash", "inclusion_proof", "root_hash",
-                           "checkpoint"]
+                           "checkpoint", "digest", "map_root", "map_proof", "entries", "checkpoint_note"]
+    assert [e["index"] for e in ledger.prove(digest(2))["entries"]] == [2, 6]
+    assert ledger.prove(digest(2))["leaf_index"] == 6  # the decisive entry: the rejection
     assert verify_inclusion(proof["leaf_index"], proof["tree_size"], bytes.fromhex(proof["leaf_hash"]),
                             [bytes.fromhex(h) for h in proof["inclusion_proof"]], bytes.fromhex(proof["root_hash"]))
     latest = ledger.latest_approved("vendor-a")

@@ -44,7 +44,7 @@ def test_key_from_base64_seed_and_missing() -> None:
 
 def test_checkpoint_signature_is_over_canonical_json_without_signature() -> None:
     key = generate_private_key()
-    cp = sign_checkpoint(key, origin="o", tree_size=3, root_hash="11" * 32)
+    cp = sign_checkpoint(key, origin="o", tree_size=3, root_hash="11" * 32, map_root="22" * 32)
     raw = base64.b64decode(public_key_b64(key.public_key()))
     assert cp["key_id"] == hashlib.sha256(raw).hexdigest()
     body = {k: v for k, v in cp.items() if k != "signature"}
