@@ -117,12 +117,13 @@ def _reference_summary(ref: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _warnings(ctx: dict[str, Any], contract: dict[str, Any]) -> list[str]:
     """What a reader of the verdict must know about its footing (empty when nothing)."""
+    prior = [str(ctx["prior_refusal"])] if ctx.get("prior_refusal") else []
     if ctx.get("reference") is not None:
-        return []
+        return prior
     what = "its own contract and " if contract["origin"] == "batch" else ""
     return [f"no trusted reference for source {ctx['source']!r}: the batch was scored against {what}itself, so "
             "poison it carries can pass as normal; if approved it becomes the reference of the next batches "
-            "(pass --reference with trusted data for a source's first batch)"]
+            "(pass --reference with trusted data for a source's first batch)", *prior]
 
 
 def error_summary(ctx: dict[str, Any], exc: Exception) -> dict[str, Any]:

@@ -33,11 +33,13 @@ from pipelines._record import (
     run_summary,
 )
 from pipelines._reference import resolve_reference
+from pipelines._sticky import already_approved, prior_refusal, refuse_again
 from pipelines._uris import redact_uri, shown
 from pipelines.config import Config, load_config
 from pipelines.errors import PipelineConfigError, PipelineError, PipelineInputError
 from pipelines.policy import decide
 from pipelines.state import SourceState, state_dir_for
+from provenance.hashing import file_digest
 
 __all__ = ["ingest_flow", "ingest"]
 
@@ -173,6 +175,10 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     with _stage(ctx, "digest"):  # relative allowed_roots were taken from the working directory, as paths are
         staged = tasks.stage_or_refuse(ctx["read_uri"], str(work), config.allowed_roots, os.getcwd())
     ctx["digest"] = staged["digest"]
+    prior = prior_refusal(ctx["ledger_url"], staged["digest"])
+    if prior is not None:  # said at once, before the work: the run cannot release these bytes
+        ctx["prior_refusal"] = prior.warning(staged["digest"])
+        logger.warning("%s", ctx["prior_refusal"])
     block = config.chunk_mb << 20
     with _stage(ctx, "read"):
         batch = tasks.read_batch(staged["path"], ctx["uri"], str(work / "batch.parquet"), config.partition_rows,
@@ -224,6 +230,10 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
         outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
                               quarantined=decision.quarantined, approved=decision.approved,
                               scores_file=Path(scores_path))
+        if prior is not None and decision.approved and not already_approved(
+                ctx["ledger_url"], file_digest(staging / "clean.parquet")):
+            decision = refuse_again(decision, prior)
+            (staging / "clean.parquet").unlink()
         for src in (staged, ref):  # files read in place (not copies in the work dir) must still be those bytes
             if src is not None and not Path(src["path"]).resolve().is_relative_to(work.resolve()):
                 tasks.check_unchanged(src["path"], src["digest"], src["uri"])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from provenance.config import TrustedSpec
 from provenance.decision import Decision, decide_history
@@ -56,12 +56,25 @@ def require_approved(
             led.close()
 
 
-def judge(led: Ledger, digest: str, *, label: str, seen: Mapping[str, Any] | None = None) -> Decision:
+@overload
+def judge(led: Ledger, digest: str, *, label: str, seen: Mapping[str, Any] | None = ...,
+          with_proof: Literal[False] = ...) -> Decision: ...
+@overload
+def judge(led: Ledger, digest: str, *, label: str, seen: Mapping[str, Any] | None = ...,
+          with_proof: Literal[True]) -> tuple[Decision, dict[str, Any] | None]: ...
+def judge(led: Ledger, digest: str, *, label: str, seen: Mapping[str, Any] | None = None,
+          with_proof: bool = False) -> Decision | tuple[Decision, dict[str, Any] | None]:
     """The gate's decision on ``digest`` with its proofs checked; raises only ``LedgerIntegrityError`` (and
     configuration errors). The ledger must extend ``seen`` and the witness's checkpoint; the witness then
-    remembers the checkpoint the answer was proven against."""
+    remembers the checkpoint the answer was proven against. ``with_proof`` also returns the proof document the
+    answer rests on (None when no entry names the digest)."""
     history = led.history(parse_digest(digest), extends=[seen] if seen is not None else [], use_witness=True)
-    return decide_history(history, led.approvers, label=label)
+    decision = decide_history(history, led.approvers, label=label)
+    if not with_proof:
+        return decision
+    if not history.records or history.checkpoint is None:
+        return decision, None
+    return decision, history.proof(decision.decisive, note=led.note(int(history.checkpoint["tree_size"])))
 
 
 def decide(led: Ledger, digest: str, *, label: str, seen: Mapping[str, Any] | None = None) -> LedgerRecord:

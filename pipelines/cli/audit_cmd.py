@@ -100,6 +100,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _common(p)
     p.set_defaults(func=_export)
 
+    from pipelines.cli import ledger_cmd
+
+    ledger_cmd.register(lsub, _add, _common)
+
     keys = _add(sub, "keys", "Generate or show Ed25519 keys (public keys print as base64 of the raw 32 bytes).",
                 "trainguard keys generate --out approver.key")
     _common(keys)
@@ -165,23 +169,29 @@ def _time_bound(text: str | None, *, end: bool) -> str | None:
 # --- handlers ------------------------------------------------------------------------------------------------
 def _gate(args: argparse.Namespace) -> int:
     from provenance.bundle import read_checkpoint
-    from provenance.errors import ProvenanceError
-    from provenance.gate import decide
+    from provenance.errors import NotApprovedError, ProvenanceError
+    from provenance.gate import judge
     from provenance.hashing import path_digest
 
     digest = path_digest(args.path)  # hashed once, before the ledger is opened
     seen = read_checkpoint(args.checkpoint) if args.checkpoint else None
+    proof: dict[str, Any] | None = None
     try:
         with _open(args) as led:
-            if seen is not None:
-                led.require_contains(seen)
-            rec = decide(led, digest, label=args.path)
+            decision, proof = judge(led, digest, label=args.path, seen=seen, with_proof=True)
+        if not decision.approved:
+            raise NotApprovedError(decision.code, decision.message)
     except ProvenanceError as exc:  # with --json, main prints the refusal with these fields on stdout
         exc.details = {"approved": False, "path": args.path, "digest": digest}  # type: ignore[attr-defined]
+        if isinstance(exc, NotApprovedError) and proof is not None:  # the proof of the refusal
+            exc.details["proof"] = proof  # type: ignore[attr-defined]
         raise
+    rec = decision.decisive
+    assert rec is not None
     doc = {"approved": True, "path": args.path, "digest": digest, "verdict": rec.verdict,
            "leaf_index": rec.index, "tree_size": rec.checkpoint["tree_size"], "root_hash": rec.checkpoint["root_hash"],
-           "checkpoint": rec.checkpoint}  # save it: the next gate's --checkpoint then refuses a rolled-back ledger
+           "checkpoint": rec.checkpoint,  # save it: the next gate's --checkpoint then refuses a rolled-back ledger
+           "proof": proof}
     if args.json:
         _console.print_ok(doc)
     else:

@@ -209,7 +209,8 @@ def test_prove_output_verifies_with_an_independent_verifier(env: Path, capsys: p
     code, proof = jrun(capsys, "ledger", "prove", digest)
     assert code == 0
     assert list(proof) == sorted(["entry", "leaf_index", "tree_size", "leaf_hash", "inclusion_proof", "root_hash",
-                                  "checkpoint", "ok"])  # DESIGN.md's proof, plus the "ok" of every success
+                                  "checkpoint", "digest", "map_root", "map_proof", "entries", "checkpoint_note",
+                                  "ok"])  # docs/design.md's proof, plus the "ok" of every success
     # 1. the entry names the digest and hashes to the leaf
     entry = json.loads(proof["entry"])
     assert digest[7:] in [s["digest"]["sha256"] for s in entry["subject"]]

@@ -491,3 +491,38 @@ def test_the_default_source_name_is_always_valid(name: str, tmp_path: Path) -> N
     from pipelines.state import SourceState
 
     SourceState(tmp_path, _default_source(f"/data/{name}"))  # raises config:bad_source_name when not
+
+
+def test_a_refusal_sticks_across_sources_until_a_trusted_override(tmp_path: Path, data_samples: Path,
+                                                                    ledger_url: str) -> None:
+    """Found by trying it as a new user: bytes one run quarantined were approved by a later run under another source
+    name (with a policy that flags nothing), and the newest decision won, so the gate passed them. A later run now
+    records a rejection that names the refusing entry, publishes no clean.parquet, and the gate keeps refusing the
+    bytes until a trusted approver signs an override."""
+    credit = data_samples / "credit"
+    raw = credit / "batch_poisoned.csv"
+    first = ingest(str(raw), source="credit", label_column="class", reference=str(credit / "reference.csv"),
+                   ledger_url=ledger_url, out_dir=str(tmp_path / "first"))
+    refusal = [e for e in first["ledger"] if e["verdict"] == "quarantined"][0]["index"]
+    lax = tmp_path / "lax.toml"
+    lax.write_text("[policy]\nquarantine_flagged = false\nmax_drift_share = 1.0\n", encoding="utf-8")
+    later = ingest(str(raw), source="laundry", config_path=str(lax), reference=str(credit / "reference.csv"),
+                   ledger_url=ledger_url, out_dir=str(tmp_path / "later"))
+    assert later["verdict"] == "rejected" and later["exit_code"] == 1
+    assert later["reasons"][0] == f"ledger:refused_before entry {refusal} (quarantined, source credit)"
+    assert later["checks"]["refused_before"]["would_be"] == "approved"
+    assert any(f"ledger entry {refusal}" in w and "trainguard approve" in w for w in later["warnings"])
+    assert not (tmp_path / "later" / "clean.parquet").exists()
+    with open_ledger(ledger_url) as ledger:
+        with pytest.raises(NotApprovedError) as err:
+            require_approved(raw, ledger=ledger)
+        assert err.value.code == "gate:rejected" and f"entry {refusal}" in err.value.message
+        assert "trainguard approve" in err.value.message
+        from provenance.gate import append_override
+
+        append_override(ledger, file_digest(raw), reason="owner reviewed every row", approver_key=ledger.signing_key())
+        assert require_approved(raw, ledger=ledger).verdict == "override"
+
+
+def file_digest(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
