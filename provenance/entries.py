@@ -35,6 +35,7 @@ __all__ = [
     "STATEMENT_TYPE",
     "INGESTION_V1",
     "OVERRIDE_V1",
+    "ROTATION_V1",
     "PREDICATE_TYPES",
     "VERDICTS",
     "make_statement",
@@ -47,8 +48,9 @@ __all__ = [
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 INGESTION_V1 = "https://trainguard.dev/ingestion/v1"
 OVERRIDE_V1 = "https://trainguard.dev/override/v1"
-PREDICATE_TYPES = frozenset({INGESTION_V1, OVERRIDE_V1})
-VERDICTS = frozenset({"approved", "rejected", "quarantined", "override", "error"})
+ROTATION_V1 = "https://trainguard.dev/key-rotation/v1"
+PREDICATE_TYPES = frozenset({INGESTION_V1, OVERRIDE_V1, ROTATION_V1})
+VERDICTS = frozenset({"approved", "rejected", "quarantined", "override", "error", "key_rotation"})
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
 _FIELDS = frozenset({"_type", "subject", "predicateType", "predicate"})
 
@@ -121,6 +123,8 @@ def _problem(statement: Any) -> tuple[str, str] | None:
         return "entry:bad_verdict", f"predicate.verdict {verdict!r} is not one of {sorted(VERDICTS)}"
     if (ptype == OVERRIDE_V1) != (verdict == "override"):
         return "entry:bad_verdict", "verdict override goes with predicateType override/v1 and only with it"
+    if (ptype == ROTATION_V1) != (verdict == "key_rotation"):
+        return "entry:bad_verdict", "verdict key_rotation goes with predicateType key-rotation/v1 and only with it"
     if not isinstance(pred.get("time"), str):
         return "entry:no_time", "predicate.time must be an RFC 3339 string"
     previous = pred.get("previous")
@@ -132,6 +136,12 @@ def _problem(statement: Any) -> tuple[str, str] | None:
             isinstance(approval.get(k), str) for k in ("key_id", "signature", "digest")
         ):
             return "entry:bad_approval", "override predicate.approval needs key_id, signature and digest"
+    if ptype == ROTATION_V1:
+        rotation = pred.get("rotation")
+        fields = ("origin", "old_key_id", "old_public_key", "new_key_id", "new_public_key", "signature",
+                  "new_key_signature")
+        if not isinstance(rotation, dict) or not all(isinstance(rotation.get(k), str) for k in fields):
+            return "entry:bad_rotation", f"key-rotation predicate.rotation needs {', '.join(fields)}"
     return None
 
 

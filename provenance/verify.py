@@ -13,9 +13,10 @@ from hashlib import sha256 as _sha256
 from typing import Any
 
 from provenance import vmap
-from provenance.entries import index_row, parse_entry
+from provenance.entries import ROTATION_V1, index_row, parse_entry
 from provenance.errors import LedgerIntegrityError, ProvenanceInputError
 from provenance.merkle import EMPTY_ROOT, Frontier
+from provenance.rotation import KeyChain
 from provenance.signing import CHECKPOINT_FIELDS, MAP_ROOT, TrustedKeys, checkpoint_shape_problem
 
 __all__ = ["VerifyReport", "verify_contents", "parse_checkpoint", "require_checkpoint"]
@@ -99,6 +100,15 @@ def verify_contents(
     ``stored_map_root``, the root of the index rows the store holds.
     """
     sigs = 0
+    checked: list[tuple[dict[str, Any], bool]] = []  # (checkpoint, its signature checked already)
+
+    def sign_check(cp: dict[str, Any], index: int | None = None) -> None:
+        """Check a directly trusted key's signature now; a key only rotations reach, after the scan."""
+        direct = str(cp.get("key_id")) in trusted or not len(trusted)
+        if direct:
+            trusted.check_checkpoint(cp, index=index)
+        checked.append((cp, direct))
+
     if latest is None:
         if size:
             raise LedgerIntegrityError(
@@ -106,7 +116,7 @@ def verify_contents(
                 expected="a signed checkpoint", found="none",
             )
     else:
-        trusted.check_checkpoint(latest)
+        sign_check(latest)
         sigs += 1
         if latest["tree_size"] != size:
             first = min(size, latest["tree_size"])
@@ -117,11 +127,11 @@ def verify_contents(
     want: dict[int, str] = {}
     for cp in checkpoints:
         if all_signatures:
-            trusted.check_checkpoint(cp, index=cp["tree_size"] - 1)
+            sign_check(cp, cp["tree_size"] - 1)
             sigs += 1
         want[cp["tree_size"]] = cp["root_hash"]
     for cp in earlier:
-        trusted.check_checkpoint(cp)
+        sign_check(cp)
         sigs += 1
         if cp["tree_size"] > size:
             raise LedgerIntegrityError(
@@ -141,6 +151,7 @@ def verify_contents(
     previous: str | None = None
     expected_idx = 0
     map_values: dict[bytes, list[tuple[int, bytes]]] = {}
+    rotations: list[tuple[int, dict[str, Any]]] = []
     page: dict[int, tuple[Any, ...]] = {}
     for idx, body in entries:
         if idx != expected_idx:
@@ -149,6 +160,8 @@ def verify_contents(
                 found=f"index {idx}",
             )
         statement = parse_entry(body, idx)
+        if statement["predicateType"] == ROTATION_V1:
+            rotations.append((idx, statement))
         if index_rows is not None:
             page[idx] = index_row(statement)
             if len(page) >= _INDEX_PAGE:
@@ -202,6 +215,10 @@ def verify_contents(
                 "ledger:bad_index", "the index names an entry the ledger does not have", index=extra,
                 expected=f"{size} entries", found=f"index rows for entry {extra}",
             )
+    if rotations or not all(direct for _, direct in checked):
+        chain = KeyChain(trusted, rotations)
+        for cp, direct in checked:
+            chain.check_checkpoint(cp, index=cp["tree_size"] - 1, signed=not direct)
     if latest is not None and MAP_ROOT in latest:
         _check_map(map_values, latest, stored_map_root)
     root_hex = (frontier.root() if size else EMPTY_ROOT).hex()
