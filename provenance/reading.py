@@ -19,7 +19,7 @@ from typing import Any
 
 from provenance import index, witness
 from provenance.backends import SqlStore
-from provenance.entries import parse_entry
+from provenance.entries import index_row, parse_entry
 from provenance.errors import LedgerIntegrityError, ProvenanceInputError
 from provenance.hashing import parse_digest
 from provenance.merkle import consistency_proof, inclusion_proof, leaf_hash, verify_consistency
@@ -85,6 +85,12 @@ class LedgerReading:
             self.trusted.check_checkpoint(cp, index=index)
             raise
         chain.check_checkpoint(cp, index=index)
+
+    def keys_for(self, cp: Mapping[str, Any]) -> TrustedKeys:
+        """The keys that may sign ``cp`` (a checked checkpoint): the trusted keys, or those their rotations reach."""
+        if str(cp.get("key_id")) in self.trusted:
+            return self.trusted
+        return self._key_chain(cp).valid_keys(tree_size=int(cp["tree_size"]))
 
     def _key_chain(self, cp: Mapping[str, Any]) -> KeyChain:
         """The trusted keys extended by the rotation entries the index under ``cp`` lists. Their own signatures
@@ -167,6 +173,7 @@ class LedgerReading:
                 self._require_extends(e, cp)
             proof, refs = index.lookup(self.store, d, map_root=bytes.fromhex(cp[MAP_ROOT]))
             records = [self._record(idx, cp, leaf_want=leaf) for idx, leaf in refs]
+            self._require_lookup_rows(d, records)
         if use_witness:
             witness.remember(cp)
         for rec in records:
@@ -175,6 +182,24 @@ class LedgerReading:
                     "ledger:bad_index", "the signed index names an entry that does not name the digest",
                     index=rec.index, expected=d, found=", ".join(rec.digests))
         return DigestHistory(d, cp, proof, records)
+
+    def _require_lookup_rows(self, digest: str, records: Sequence[LedgerRecord]) -> None:
+        """The database's own lookup rows (``subjects``, the entries' verdict and source columns) must say what the
+        signed index and bodies say: the answer never rests on them, but a changed row is tampering, and
+        ``ledger log`` reads them."""
+        listed = self.store.indices_for(digest)
+        if listed != [r.index for r in records]:
+            first = min(set(listed) ^ {r.index for r in records})
+            raise LedgerIntegrityError(
+                "ledger:bad_index", f"the lookup table lists other entries for {digest} than the signed index (rows "
+                "were changed)", index=first, expected=str([r.index for r in records]), found=str(listed))
+        for rec in records:
+            columns = self.store.entry_columns(rec.index)
+            if columns != index_row(rec.statement)[:3]:
+                raise LedgerIntegrityError(
+                    "ledger:bad_index", "the entry's source, verdict or time column differs from its signed body "
+                    "(rows were changed)", index=rec.index, expected=str(index_row(rec.statement)[:3]),
+                    found=str(columns))
 
     def _nodes(self, ids: list[int]) -> dict[int, bytes]:
         found = self.store.nodes(ids)

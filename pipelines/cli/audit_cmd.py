@@ -119,6 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--key", metavar="PATH", help="private key file (default: the ledger signing key)")
     _common(p, nested=True)
     p.set_defaults(func=_keys_show)
+    ledger_cmd.register_keys(ksub, _add, _common)
 
 
 # --- helpers -------------------------------------------------------------------------------------------------

@@ -32,6 +32,70 @@ def register(lsub: Any, add: Callable[..., argparse.ArgumentParser], common: Cal
     p.set_defaults(func=_checkpoint)
 
 
+def register_keys(ksub: Any, add: Callable[..., argparse.ArgumentParser], common: Callable[..., None]) -> None:
+    """Add ``rotate`` to the ``trainguard keys`` subcommands."""
+    p = add(ksub, "rotate", "Replace the ledger's signing key: append a rotation entry signed by the old key and the "
+            "new one; later checkpoints are the new key's. Verifiers that trust either key follow the rotation.",
+            'trainguard keys rotate --reason "yearly rotation"')
+    p.add_argument("--reason", required=True, help="why the key is replaced (recorded in the entry)")
+    p.add_argument("--new-key", metavar="PATH", help="the new private key (default: a new one is generated)")
+    p.add_argument("--out", metavar="PATH", help="where to write a generated new key (default: the ledger's own key "
+                   "path, the old key kept beside it as <path>.retired-<key id>)")
+    common(p, trusted=False, nested=True)
+    p.set_defaults(func=_rotate)
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from provenance import config
+    from provenance.errors import ProvenanceConfigError
+    from provenance.ledger import open_ledger
+    from provenance.signing import generate_private_key, key_id, load_private_key, public_key_b64, write_private_key
+
+    url = config.ledger_url(args.ledger)
+    default = config.default_key_path(url)
+    from_default = not os.environ.get("TRAINGUARD_SIGNING_KEY")
+    if not args.new_key and not args.out and not from_default:
+        raise ProvenanceConfigError("usage:rotate_out", "the signing key comes from $TRAINGUARD_SIGNING_KEY: pass "
+                                    "--out FILE for the new key (then point the variable at it) or --new-key FILE")
+    new = load_private_key(args.new_key) if args.new_key else generate_private_key()
+    staged: Path | None = None
+    if not args.new_key:  # the new key is on disk before the ledger depends on it
+        staged = Path(args.out) if args.out else default.with_name(f".{default.name}.rotating")
+        write_private_key(new, staged)
+    with open_ledger(args.ledger, create=False) as led:
+        led.require_appendable()
+        old_id = key_id(led.signing_key().public_key())
+        try:
+            res = led.rotate(new, reason=args.reason)
+        except BaseException:
+            if staged is not None:
+                staged.unlink(missing_ok=True)
+            raise
+    where = str(args.out or default if from_default and not args.out else args.out or args.new_key)
+    if from_default and not args.out:  # the ledger's own key file: the new key takes its place
+        retired = default.with_name(f"{default.name}.retired-{old_id[:12]}")
+        os.replace(default, retired)
+        if staged is not None:
+            os.replace(staged, default)
+        else:
+            write_private_key(new, default)
+        _console.log(f"the old signing key is kept as {retired}; the new one is {default}")
+    else:
+        _console.log(f"the ledger now signs with {where}: point $TRAINGUARD_SIGNING_KEY at it")
+    pub = new.public_key()
+    doc = {"index": res.index, "old_key_id": old_id, "new_key_id": key_id(pub), "public_key": public_key_b64(pub),
+           "key_path": where, "checkpoint": res.checkpoint}
+    if args.json:
+        _console.print_ok(doc)
+    else:
+        _console.stdout.print(f"rotated: entry {res.index}, key {old_id[:12]} -> {key_id(pub)[:12]}; new public key "
+                              f"{doc['public_key']}", markup=False)
+    return 0
+
+
 def _upgrade(args: argparse.Namespace) -> int:
     from provenance.ledger import open_ledger
 
@@ -62,8 +126,9 @@ def _checkpoint(args: argparse.Namespace) -> int:
                 "ledger:no_note", "the latest checkpoint has no signed note (signed before notes existed): "
                 "`trainguard ledger upgrade --rebuild-index` signs one", index=int(cp["tree_size"]) - 1,
                 expected="a C2SP signed note", found="none")
-        verify_checkpoint_note(note, led.trusted, cp=cp)
-        vkeys = verifier_keys(str(cp["origin"]), led.trusted)
+        keys = led.keys_for(cp)
+        verify_checkpoint_note(note, keys, cp=cp)
+        vkeys = verifier_keys(str(cp["origin"]), keys)
     if args.json:
         _console.print_ok({"note": note, "checkpoint": cp, "verifier_keys": vkeys})
     else:

@@ -135,6 +135,10 @@ class SqlStore:
         row = self._one("select body from entries where idx = ?", (idx,))
         return None if row is None else _bytes(row[0], f"entries.body of entry {idx}")
 
+    def entry_columns(self, idx: int) -> tuple[Any, ...] | None:
+        """The lookup columns (source, verdict, time) stored beside entry ``idx``."""
+        return self._one("select source, verdict, time from entries where idx = ?", (idx,))
+
     def iter_entries(self, start: int = 0, batch: int = 5000) -> Iterator[tuple[int, bytes]]:
         """Entries in index order, read in pages by key (constant memory)."""
         nxt = start
