@@ -52,7 +52,13 @@ def _rotate(args: argparse.Namespace) -> int:
     from provenance import config
     from provenance.errors import ProvenanceConfigError
     from provenance.ledger import open_ledger
-    from provenance.signing import generate_private_key, key_id, load_private_key, public_key_b64, write_private_key
+    from provenance.signing import (
+        generate_private_key,
+        key_id,
+        load_private_key,
+        public_key_b64,
+        write_private_key,
+    )
 
     url = config.ledger_url(args.ledger)
     default = config.default_key_path(url)
