@@ -1,7 +1,8 @@
 """Audit bundles: a ledger exported to a directory and verified with no database and no network.
 
 A bundle holds ``entries.jsonl`` (one entry's canonical bytes per line, index order), ``checkpoint.json`` (the
-latest signed checkpoint), ``keys.txt`` (the trusted public keys, base64, one per line with its key id) and
+latest signed checkpoint), ``checkpoint.note`` (the same checkpoint as a C2SP signed note), ``verify_proof.py``
+(the stand-alone proof verifier), ``keys.txt`` (the trusted public keys, base64, one per line with its key id) and
 ``approvers.txt`` (the keys whose signed overrides the exporting side honours, same format), so an auditor can
 check an override offline: its ``approval.signature`` is Ed25519 over the canonical JSON of the entry without
 ``predicate.previous`` and ``predicate.approval.signature``. Verifying recomputes every leaf, chain link and the
@@ -17,13 +18,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from provenance.checkpoint_note import verify_checkpoint_note
+from provenance.entries import ROTATION_V1, parse_entry
 from provenance.errors import ProvenanceInputError
 from provenance.hashing import read_regular
 from provenance.ledger import Ledger
+from provenance.rotation import KeyChain
 from provenance.signing import TrustedKeys, key_id, public_key_b64
 from provenance.verify import (
     CHECKPOINT_EXPECTED,
@@ -36,6 +41,7 @@ from provenance.verify import (
 __all__ = ["export_bundle", "verify_bundle", "read_checkpoint"]
 
 ENTRIES, CHECKPOINT, KEYS, APPROVERS = "entries.jsonl", "checkpoint.json", "keys.txt", "approvers.txt"
+NOTE, VERIFIER = "checkpoint.note", "verify_proof.py"
 
 
 def export_bundle(ledger: Ledger, out: str | os.PathLike[str]) -> dict[str, Any]:
@@ -52,6 +58,10 @@ def export_bundle(ledger: Ledger, out: str | os.PathLike[str]) -> dict[str, Any]
                 fh.write(body + b"\n")
                 count += 1
         (d / CHECKPOINT).write_text(json.dumps(report.checkpoint, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+        note = ledger.note(report.tree_size) if report.tree_size else None
+        if note is not None:  # the same checkpoint as a C2SP signed note, for standard transparency-log tools
+            (d / NOTE).write_bytes(note.encode("utf-8"))
+        shutil.copyfile(Path(__file__).with_name(VERIFIER), d / VERIFIER)  # the auditor's stand-alone verifier
         for name, keys in ((KEYS, ledger.trusted), (APPROVERS, ledger.approvers)):
             lines = [f"{public_key_b64(pub)}  # key_id {key_id(pub)}" for pub in keys.keys.values()]
             (d / name).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
@@ -100,7 +110,14 @@ def verify_bundle(
     checkpoint = parse_checkpoint((d / CHECKPOINT).read_bytes(), where=str(d / CHECKPOINT))
     with open(d / ENTRIES, "rb") as fh:
         size = sum(1 for _ in fh)
-    return verify_contents(
+    report = verify_contents(
         _entries(d / ENTRIES), size=size, latest=checkpoint, trusted=trusted,
         earlier=[require_checkpoint(e, where="an earlier checkpoint") for e in earlier],
     )
+    if (d / NOTE).is_file():  # the same tree, signed by the key that signed the JSON checkpoint
+        keys = trusted
+        if checkpoint["key_id"] not in trusted:  # a key the bundle's rotations reach
+            rotations = [(i, parse_entry(b, i)) for i, b in _entries(d / ENTRIES) if ROTATION_V1.encode() in b]
+            keys = KeyChain(trusted, rotations).valid_keys(tree_size=int(checkpoint["tree_size"]))
+        verify_checkpoint_note((d / NOTE).read_text(encoding="utf-8"), keys, cp=checkpoint)
+    return report

@@ -15,8 +15,8 @@ Checks, in order, failing closed:
 4. inclusion: the decisive ``entry`` is one of them; its RFC 9162 audit path leads to the signed root.
 5. note: the C2SP signed note, if any, is signed by a trusted key under the origin and states the same tree.
 6. the gate's rule: refusals (rejected, quarantined) stick; only a valid override after the newest one (an
-   approver key's signature over the entry directly before it) approves; ``error`` entries neither approve
-   nor refuse; otherwise the newest ``approved`` entry approves.
+   approver key's signature over the entry directly before it) approves; ``error`` (and ``key_rotation``)
+   entries neither approve nor refuse; otherwise the newest ``approved`` entry approves.
 
 Prints one line, or with ``--json`` ``{"ok" (checks 1-5 passed), "approved", "digest", "code", "message",
 "tree_size", "entries"}``. Exit 0 approved, 1 refused by the rule, 2 usage or unreadable input, 3 a check
@@ -40,8 +40,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 STATEMENT = "https://in-toto.io/Statement/v1"
-INGESTION, OVERRIDE = "https://trainguard.dev/ingestion/v1", "https://trainguard.dev/override/v1"
-VERDICTS, REFUSALS = {"approved", "rejected", "quarantined", "override", "error"}, {"rejected", "quarantined"}
+TYPES = {"override": "override/v1", "key_rotation": "key-rotation/v1"}  # by verdict; else ingestion/v1
+VERDICTS = {"approved", "rejected", "quarantined", "override", "error", "key_rotation"}
+REFUSALS = {"rejected", "quarantined"}
 CHECKPOINT_FIELDS = {"origin", "tree_size", "root_hash", "map_root", "timestamp", "key_id", "signature"}
 EMPTY, HEX64, DIGEST = bytes(32), re.compile(r"[0-9a-f]{64}\Z"), re.compile(r"sha256:[0-9a-f]{64}\Z")
 Keys = dict[str, Ed25519PublicKey]  # key id (hex SHA-256 of the raw key) -> key
@@ -72,8 +73,8 @@ def sha256(*parts: bytes) -> bytes:
 
 
 def canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8")
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8")
 
 
 def b64(text: object) -> bytes | None:
@@ -167,7 +168,7 @@ def parse_entry(index: int, text: str, digest: str) -> dict[str, Any]:
         st = json.loads(text)
         pred, names = st["predicate"], ["sha256:" + s["digest"]["sha256"] for s in st["subject"]]
         ok = canonical(st) == text.encode() and st["_type"] == STATEMENT and pred["verdict"] in VERDICTS \
-            and st["predicateType"] == (OVERRIDE if pred["verdict"] == "override" else INGESTION)
+            and st["predicateType"] == "https://trainguard.dev/" + TYPES.get(pred["verdict"], "ingestion/v1")
     except (ValueError, KeyError, TypeError, RecursionError):
         ok, names = False, []
     need(ok, "entries", f"entry {index} is not a ledger entry", "canonical JSON of a statement", text[:80])
@@ -205,7 +206,8 @@ def check_note(note: str, cp: dict[str, Any], trusted: Keys) -> None:
         need(split >= 0 and line.startswith("\u2014 ") and raw and len(raw) > 4, "note", "malformed",
              "text, a blank line, '\u2014 <name> <base64>' lines", repr(line if split >= 0 else note)[:80])
         if raw and name == origin and raw[:4] in known:
-            need(signed_by(known[raw[:4]], raw[4:], text.encode()), "note", f"bad signature by {name}")
+            need(signed_by(known[raw[:4]], raw[4:], text.encode()), "note", f"bad signature by {name}",
+                 "an Ed25519 signature of the note text", "one that does not verify")
             good += 1
     need(good, "note", "no trusted key signed it under its origin", f"a signature by {origin}",
          f"{len(lines)} signature(s) by other keys")
@@ -264,7 +266,7 @@ def decide(digest: str, records: list[Record], approvers: Keys) -> tuple[bool, s
         return False, "gate:untrusted_override", f"{digest} is not approved: {ignored[0]}"
     if not records:
         return False, "gate:unknown", f"{digest} has no ledger entry (proven absent)"
-    return False, "gate:no_verdict", f"{digest} has no verdict: only failed ingests name it"
+    return False, "gate:no_verdict", f"{digest} has no verdict: no entry naming it approves or refuses"
 
 
 def verify(doc: Any, trusted: Keys, approvers: Keys, want: str | None = None) -> dict[str, Any]:
@@ -329,6 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, ValueError, RecursionError) as exc:
             raise ProofError("usage", f"cannot read the proof document {args.proof}: {exc}") from None
         want = args.digest and "sha256:" + args.digest.strip().lower().removeprefix("sha256:")
+        need(want is None or DIGEST.match(want), "usage", f"--digest {args.digest!r} is not sha256:<64 hex>")
         result = verify(doc, trusted, approvers, want)
         rc, line = (0, "approved") if result["approved"] else (1, "refused")
         line = f"{line}: {result['message']} ({result['code']})"
