@@ -333,7 +333,7 @@ def ingest(uri: str, *, source: str | None = None, reference: str | None = None,
            out_dir: str | None = None, runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
     """Run the ingest flow and return its result; raise ``PipelineInputError`` for bad input (after recording it).
 
-    The result's ``exit_code`` is 0 for approved and 1 for rejected (DESIGN.md exit codes).
+    The result's ``exit_code`` is 0 for approved and 1 for rejected (docs/design.md exit codes).
     """
     if runner not in ("local", "dask"):
         raise PipelineError("usage:runner", f"--runner must be 'local' or 'dask', not {runner!r}")

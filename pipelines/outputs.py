@@ -115,7 +115,7 @@ def _reasons_array(reasons: pd.Series) -> pa.Array:
 
 
 def _scores_table(scores: pd.DataFrame) -> pa.Table:
-    """scores.parquet with the DESIGN.md types: row int64, score float64, flagged bool, reasons list<string>."""
+    """scores.parquet with the docs/design.md types: row int64, score float64, flagged bool, reasons list<string>."""
     cols: dict[str, pa.Array] = {
         "row": pa.array(scores["row"].to_numpy(dtype=np.int64)),
         "score": pa.array(scores["score"].to_numpy(dtype=np.float64)),
@@ -128,7 +128,7 @@ def _scores_table(scores: pd.DataFrame) -> pa.Table:
 
 
 def write_scores(scores: pd.DataFrame, path: Path) -> Path:
-    """Write a scores table as scores.parquet (DESIGN.md types; the exact bytes ``write_outputs`` would write)."""
+    """Write a scores table as scores.parquet (docs/design.md types; the exact bytes ``write_outputs`` would write)."""
     _write_table(_scores_table(scores), path)
     return path
 

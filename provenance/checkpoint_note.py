@@ -10,8 +10,7 @@ Each append signs its checkpoint twice with the ledger key: as JSON (``provenanc
     — <origin> <base64(4-byte key hash || Ed25519 signature)>
 
 The note's key name is the ledger's origin, so its verifier key is ``verifier_key(origin, public key)``
-(``<origin>+<key hash>+<base64(0x01 || key)>``), printed by ``trainguard keys --json`` and
-``trainguard ledger checkpoint --json``.
+(``<origin>+<key hash>+<base64(0x01 || key)>``), printed by ``trainguard ledger checkpoint --json``.
 
 Example::
 

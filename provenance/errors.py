@@ -1,6 +1,6 @@
 """Errors raised by ``provenance``: a reason code plus one user-facing sentence.
 
-Exit codes follow DESIGN.md: 1 refused (not approved, rejected), 2 bad input or config, 3 ledger integrity failure.
+Exit codes follow docs/design.md: 1 refused (not approved, rejected), 2 bad input or config, 3 ledger integrity failure.
 ``LedgerIntegrityError`` says what was expected and what was found, and which entry is bad.
 """
 

@@ -26,7 +26,7 @@ _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def canonical_json(obj: Any) -> bytes:
-    """Canonical bytes of a JSON value: sorted keys, no spaces, UTF-8 (DESIGN.md)."""
+    """Canonical bytes of a JSON value: sorted keys, no spaces, UTF-8 (docs/design.md)."""
     try:
         text = json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:

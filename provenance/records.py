@@ -50,7 +50,7 @@ class LedgerRecord:
         return str(t) if t is not None else None
 
     def proof(self) -> dict[str, Any]:
-        """The DESIGN.md proof document (``trainguard ledger prove --json``)."""
+        """The docs/design.md proof document (``trainguard ledger prove --json``)."""
         return {
             "entry": self.entry,
             "leaf_index": self.index,

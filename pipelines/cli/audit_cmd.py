@@ -88,7 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _common(p)
     p.set_defaults(func=_show)
 
-    p = _add(lsub, "prove", "Print the inclusion proof of the newest entry naming DIGEST (DESIGN.md format).",
+    p = _add(lsub, "prove", "Print the inclusion proof of the newest entry naming DIGEST (docs/design.md format).",
              "trainguard ledger prove sha256:ab12... --json > proof.json")
     p.add_argument("target", metavar="DIGEST|PATH", help="sha256:<hex> digest, or a file to hash")
     _common(p)

@@ -1,4 +1,4 @@
-"""``trainguard`` command line: data on stdout, logs on stderr, exit codes from DESIGN.md.
+"""``trainguard`` command line: data on stdout, logs on stderr, exit codes from docs/design.md.
 
 Exit codes: 0 ok/approved, 1 rejected or refused by policy or gate, 2 bad input or usage (one clear line,
 no traceback), 3 ledger integrity failure, 70 internal error (a bug; ``TRAINGUARD_DEBUG=1`` also prints its
