@@ -168,9 +168,16 @@ class LedgerReading:
             if cp is None:
                 return DigestHistory(d, None, None, [])
             earlier = [require_checkpoint(e, where="the earlier checkpoint given") for e in extends]
-            remembered = witness.recall(str(cp["origin"])) if use_witness else None
-            for e in earlier + ([remembered] if remembered is not None else []):
+            for e in earlier:
                 self._require_extends(e, cp)
+            remembered = witness.recall(str(cp["origin"])) if use_witness else None
+            if remembered is not None:
+                try:
+                    self._require_extends(remembered, cp)
+                except LedgerIntegrityError as exc:
+                    raise LedgerIntegrityError(exc.code, f"{exc.message}; the witness {witness.file_for(cp['origin'])} "
+                                               "remembers the newer checkpoint (if the ledger was restored from a "
+                                               "backup on purpose, remove that file)") from exc
             proof, refs = index.lookup(self.store, d, map_root=bytes.fromhex(cp[MAP_ROOT]))
             records = [self._record(idx, cp, leaf_want=leaf) for idx, leaf in refs]
             self._require_lookup_rows(d, records)

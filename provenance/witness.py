@@ -31,7 +31,7 @@ from typing import Any
 
 from provenance.errors import LedgerIntegrityError
 
-__all__ = ["directory", "recall", "remember"]
+__all__ = ["directory", "file_for", "recall", "remember"]
 
 _warned: set[str] = set()
 
@@ -43,6 +43,11 @@ def directory() -> Path | None:
         return None if env == "off" else Path(env)
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "trainguard" / "checkpoints"
+
+
+def file_for(origin: str) -> Path | None:
+    """The witness file of the ledger ``origin`` (None when the witness is off)."""
+    return _file(origin)
 
 
 def _file(origin: str) -> Path | None:
