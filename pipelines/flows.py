@@ -177,8 +177,7 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     ctx["digest"] = staged["digest"]
     prior = prior_refusal(ctx["ledger_url"], staged["digest"])
     if prior is not None:  # said at once, before the work: the run cannot release these bytes
-        ctx["prior_refusal"] = prior.warning(staged["digest"])
-        logger.warning("%s", ctx["prior_refusal"])
+        logger.warning("%s", prior.warning(staged["digest"]))
     block = config.chunk_mb << 20
     with _stage(ctx, "read"):
         batch = tasks.read_batch(staged["path"], ctx["uri"], str(work / "batch.parquet"), config.partition_rows,
@@ -234,6 +233,7 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
                 ctx["ledger_url"], file_digest(staging / "clean.parquet")):
             decision = refuse_again(decision, prior)
             (staging / "clean.parquet").unlink()
+            ctx["prior_refusal"] = prior.warning(staged["digest"])  # in summary.json and the report too
         for src in (staged, ref):  # files read in place (not copies in the work dir) must still be those bytes
             if src is not None and not Path(src["path"]).resolve().is_relative_to(work.resolve()):
                 tasks.check_unchanged(src["path"], src["digest"], src["uri"])
