@@ -4,7 +4,7 @@
 with the per-row detectors (``score_partition``, pure and picklable for Dask) and then runs the batch-level
 detectors, combines everything into one score in [0, 1] and flags rows above a threshold set by a
 false-positive budget on held-out trusted rows (``finalize``). The output is the ``scores.parquet`` table of
-DESIGN.md: ``row, score, flagged, reasons, score_<detector>...``.
+docs/design.md: ``row, score, flagged, reasons, score_<detector>...``.
 
 Reason codes: ``outlier:<iforest|ecod|hbos|knn>``, ``outlier:ecod:feature=<column>`` (most deviant features),
 ``label:inconsistent``, ``label:knn_disagreement``, ``label:unseen``, ``label:prior_shift``, ``duplicate:exact``,
