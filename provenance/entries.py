@@ -26,7 +26,7 @@ import copy
 import datetime as _dt
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from provenance.errors import LedgerIntegrityError, ProvenanceInputError
@@ -52,6 +52,19 @@ ROTATION_V1 = "https://trainguard.dev/key-rotation/v1"
 PREDICATE_TYPES = frozenset({INGESTION_V1, OVERRIDE_V1, ROTATION_V1})
 VERDICTS = frozenset({"approved", "rejected", "quarantined", "override", "error", "key_rotation"})
 _HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def _json_loads(body: bytes) -> Any:
+    return json.loads(body.decode("utf-8"))
+
+
+_fast_loads: Callable[[bytes], Any] = _json_loads
+try:
+    import orjson
+
+    _fast_loads = orjson.loads
+except ImportError:  # pragma: no cover - orjson comes with Prefect; the ledger works without it
+    pass
 _FIELDS = frozenset({"_type", "subject", "predicateType", "predicate"})
 
 
@@ -155,7 +168,10 @@ def validate_statement(statement: Any) -> None:
 def parse_entry(body: bytes, index: int) -> dict[str, Any]:
     """Parse and validate a stored entry (fail closed: ``LedgerIntegrityError`` naming ``index``)."""
     try:
-        statement = json.loads(body.decode("utf-8"))
+        try:
+            statement = _fast_loads(body)  # verify parses every entry: orjson is about 4x faster than json
+        except ValueError:
+            statement = json.loads(body.decode("utf-8"))  # what orjson refuses (integers beyond 64 bits) json reads
     except (UnicodeDecodeError, ValueError) as exc:
         raise LedgerIntegrityError(
             "ledger:corrupt_entry", "stored bytes are not UTF-8 JSON", index=index,

@@ -39,19 +39,15 @@ def stored_root(store: SqlStore) -> bytes:
 def add_entry(store: SqlStore, digests: Iterable[str], index: int, leaf: bytes, *, signed_root: bytes) -> bytes:
     """Add entry ``index`` (leaf hash ``leaf``) under each of ``digests``; returns the new map root. Inside the
     append's write transaction; ``signed_root`` is the map root of the latest checkpoint."""
-    stored = stored_root(store)
+    up = vmap.Updater(store.map_nodes, store.map_refs)
+    stored = up.root()
     if stored != signed_root:
         raise LedgerIntegrityError(
             "ledger:bad_map", "the stored index does not match the map root of the latest signed checkpoint (map "
             "rows were changed): run `trainguard ledger verify`, then `trainguard ledger upgrade --rebuild-index`",
             index=index - 1, expected=signed_root.hex(), found=stored.hex())
-    up = vmap.Updater(store.map_nodes, store.map_refs)
     for d in dict.fromkeys(digests):
-        key = map_key(d)
-        before = up.root()
-        # the key's stored path must prove into the current root before it is rewritten and signed
-        vmap.verify(before, key, vmap.prove(key, up.fetch, values=up.current_refs))
-        up.add(key, (index, leaf))
+        up.add(map_key(d), (index, leaf))  # checks the key's stored path against the current root first
     store.write_map(up.nodes, up.refs)
     return up.root()
 

@@ -79,6 +79,8 @@ class Ledger(LedgerReading):
         self._approver_spec = approver_keys
         self._key = config.resolve_signing_key(signing_key, url, create=False)
         self.upgraded = False  # set when an append or ``upgrade`` built the verifiable index of an older ledger
+        self._key_ids: dict[int, str] = {}
+        self._signed_body = b""  # the checkpoint this process signed last, as stored
 
     def close(self) -> None:
         self.store.close()
@@ -188,13 +190,15 @@ class Ledger(LedgerReading):
             cp = sign_checkpoint(key, origin=origin, tree_size=n + 1, root_hash=frontier.root().hex(),
                                  map_root=map_root.hex())
             pred = st["predicate"]
+            cp_body = canonical_json(cp)
             store.insert(
                 [(n, body, source_name(st), pred["verdict"], pred.get("time"))],
                 created,
                 [(d, n) for d in subject_digests(st)],
-                [(n + 1, canonical_json(cp))],
+                [(n + 1, cp_body)],
             )
             store.put_note(n + 1, checkpoint_note(cp, key))
+        self._signed_body = cp_body
         witness.remember(cp)
         return AppendResult(index=n, entry_hash=created[0][1].hex(), checkpoint=cp)
 
@@ -211,8 +215,9 @@ class Ledger(LedgerReading):
                 "ledger:unsigned_entry", "the latest signed checkpoint does not cover every entry (a checkpoint "
                 "row was removed)", index=n - 1, expected=f"a checkpoint of {n} entries",
                 found=f"one of {latest['tree_size']}")
-        self._require_same_key(key)
-        self._check_signed(latest)
+        self._require_same_key(key, latest)
+        if body != self._signed_body:  # the exact bytes this process signed last are known good
+            self._check_signed(latest)
         return latest
 
     def _build_index(self, key: Any, origin: str, latest: dict[str, Any]) -> dict[str, Any]:
@@ -256,15 +261,20 @@ class Ledger(LedgerReading):
         self.__dict__.pop("approvers", None)
         return res
 
-    def _require_same_key(self, key: Any) -> None:
+    def _require_same_key(self, key: Any, latest: Mapping[str, Any] | None = None) -> None:
         """Fail closed when the latest checkpoint is signed by another key: appending would re-sign the history
-        with a key its readers may not trust (or trust wrongly), unnoticed by a plain ``verify``."""
-        body = self.store.latest_checkpoint()
-        if body is None:
-            return
-        latest = parse_checkpoint(body, where="latest checkpoint")
+        with a key its readers may not trust (or trust wrongly), unnoticed by a plain ``verify``. The one exception
+        is the key the newest entry rotated to."""
+        if latest is None:
+            body = self.store.latest_checkpoint()
+            if body is None:
+                return
+            latest = parse_checkpoint(body, where="latest checkpoint")
         signed_by = str(latest.get("key_id", ""))
-        ours = key_id(key.public_key())
+        ours = self._key_ids.get(id(key)) or key_id(key.public_key())
+        self._key_ids = {id(key): ours}
+        if signed_by == ours:
+            return
         last = self.store.entry(int(latest["tree_size"]) - 1) if latest["tree_size"] else None
         rot = rotation_of(parse_entry(last, int(latest["tree_size"]) - 1)) if last is not None else None
         if rot is not None and rot.get("old_key_id") == signed_by and rot.get("new_key_id") == ours:

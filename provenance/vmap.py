@@ -106,12 +106,7 @@ def node_id(key: bytes, depth: int) -> bytes:
     return depth.to_bytes(2, "big") + bytes(prefix)
 
 
-def _sibling_key(key: bytes, depth: int) -> bytes:
-    """A key whose path leaves ``key``'s path at ``depth`` (bit ``depth - 1`` flipped)."""
-    b = bytearray(key)
-    d = depth - 1
-    b[d >> 3] ^= 1 << (7 - (d & 7))
-    return bytes(b)
+_ROOT_ID = (0).to_bytes(2, "big")
 
 
 # --- building from the whole key set (upgrade, verify) --------------------------------------------------------
@@ -190,38 +185,57 @@ def _index(value: Any) -> int:
     return value
 
 
-def _path_ids(key: bytes, lo: int, hi: int) -> list[bytes]:
-    """Ids of the path nodes and their siblings at depths ``lo..hi-1``."""
-    ids = []
+def _ids(key: bytes, lo: int, hi: int) -> tuple[list[bytes], list[bytes]]:
+    """Ids of ``key``'s path nodes at depths ``lo..hi-1`` and of their siblings (None-free: depth 0 has no sibling,
+    its slot holds the root's id again). Equal to ``node_id`` of the same subtrees, computed from one integer."""
+    k = int.from_bytes(key, "big")
+    path, sibs = [], []
     for d in range(lo, min(hi, KEY_BITS + 1)):
-        ids.append(node_id(key, d))
-        if d:
-            ids.append(node_id(_sibling_key(key, d), d))
-    return ids
+        depth = d.to_bytes(2, "big")
+        nb = (d + 7) >> 3
+        pad = (-d) & 7
+        p = k >> (KEY_BITS - d)
+        path.append(depth + (p << pad).to_bytes(nb, "big"))
+        sibs.append(depth + ((p ^ 1 if d else 0) << pad).to_bytes(nb, "big"))
+    return path, sibs
+
+
+_CHUNK = 16  # depths fetched per query: a map of n keys is about log2(n) + 2 deep
 
 
 def walk(key: bytes, get: NodeGetter) -> tuple[list[bytes | None], int, Node | None]:
     """Walk ``key``'s path in a store: (sibling hashes from depth 1 down, terminal depth, terminal node or None)."""
     siblings: list[bytes | None] = []
     found: dict[bytes, Node] = {}
+    path: list[bytes] = []
+    sibs: list[bytes] = []
     depth = 0
-    fetched = 0
     while True:
-        if depth >= fetched:
-            found.update(get(_path_ids(key, fetched, fetched + 24)))
-            fetched += 24
-        node = found.get(node_id(key, depth))
+        if depth + 1 >= len(path) and len(path) <= KEY_BITS:
+            more_path, more_sibs = _ids(key, len(path), len(path) + _CHUNK)
+            found.update(get(more_path + more_sibs[1 if not path else 0:]))
+            path += more_path
+            sibs += more_sibs
+        node = found.get(path[depth])
         if node is None or node.key is not None:
             return siblings, depth, node
         if depth >= KEY_BITS:
             raise LedgerIntegrityError("ledger:bad_map", "a stored map node at full depth holds no key",
                                        expected="a lone key's subtree", found="an inner node")
-        if depth + 1 >= fetched:
-            found.update(get(_path_ids(key, fetched, fetched + 24)))
-            fetched += 24
-        sib = found.get(node_id(_sibling_key(key, depth + 1), depth + 1))
+        sib = found.get(sibs[depth + 1])
         siblings.append(None if sib is None else sib.hash)
         depth += 1
+
+
+def fold_path(key: bytes, terminal: bytes, siblings: Sequence[bytes | None]) -> bytes:
+    """The root over ``terminal`` (the hash at depth ``len(siblings)`` on ``key``'s path) and its siblings."""
+    h = terminal
+    k = int.from_bytes(key, "big")
+    for d in range(len(siblings), 0, -1):
+        sib = siblings[d - 1]
+        s = EMPTY if sib is None else sib
+        h = inner_hash(s, h) if (k >> (KEY_BITS - d)) & 1 else inner_hash(h, s)
+    return h
 
 
 def prove(key: bytes, get: NodeGetter, *, values: Callable[[bytes], Sequence[Ref] | None]) -> MapProof:
@@ -258,10 +272,7 @@ def verify(root: bytes, key: bytes, proof: MapProof) -> list[Ref]:
         h = leaf_hash(proof.leaf_key, proof.leaf_refs)
         if proof.leaf_key == key:
             refs = list(proof.leaf_refs)
-    for d in range(depth, 0, -1):
-        sib = proof.siblings[d - 1]
-        s = EMPTY if sib is None else sib
-        h = inner_hash(s, h) if _bit(key, d - 1) else inner_hash(h, s)
+    h = fold_path(key, h, proof.siblings)
     if h != root:
         raise LedgerIntegrityError("ledger:bad_map_proof", "the map proof does not lead to the signed map root",
                                    expected=root.hex(), found=h.hex())
@@ -306,9 +317,24 @@ class Updater:
         return self.refs[key]
 
     def add(self, key: bytes, ref: Ref) -> None:
-        """Append ``ref`` to ``key``'s entry list and rehash its path."""
+        """Append ``ref`` to ``key``'s entry list and rehash its path. The path as read must lead to the current
+        root first (``ledger:bad_map`` otherwise), so changed rows are never built upon."""
         siblings, depth, node = walk(key, self.fetch)
         refs = self._refs(key)
+        if node is None:
+            before = EMPTY
+        elif node.key == key:
+            before = leaf_hash(key, refs)
+            if before != node.hash:
+                raise LedgerIntegrityError("ledger:bad_map", "a stored entry list differs from its signed hash",
+                                           expected=node.hash.hex(), found=before.hex())
+        else:
+            before = node.hash
+        now = self.root()
+        if fold_path(key, before, siblings) != now:
+            raise LedgerIntegrityError("ledger:bad_map", "the stored index path of a key does not lead to the "
+                                       "current map root (map rows were changed)", expected=now.hex(),
+                                       found=fold_path(key, before, siblings).hex())
         refs.append(ref)
         h = leaf_hash(key, refs)
         if node is not None and node.key != key:  # another lone key here: both move down to where they part
@@ -324,12 +350,13 @@ class Updater:
             depth = part + 1
         else:
             self.nodes[node_id(key, depth)] = Node(h, key)
+        path, _ = _ids(key, 0, depth)
         for d in range(depth, 0, -1):
             sib = siblings[d - 1]
             s = EMPTY if sib is None else sib
             h = inner_hash(s, h) if _bit(key, d - 1) else inner_hash(h, s)
-            self.nodes[node_id(key, d - 1)] = Node(h, None)
+            self.nodes[path[d - 1]] = Node(h, None)
 
     def root(self) -> bytes:
-        node = self.fetch([node_id(bytes(KEY_BYTES), 0)]).get(node_id(bytes(KEY_BYTES), 0))
+        node = self.fetch([_ROOT_ID]).get(_ROOT_ID)
         return EMPTY if node is None else node.hash

@@ -58,14 +58,21 @@ def _file(origin: str) -> Path | None:
 def recall(origin: str) -> dict[str, Any] | None:
     """The newest checkpoint remembered for the ledger ``origin`` (its signature is for the caller to check)."""
     path = _file(origin)
-    if path is None or not path.is_file():
+    if path is None:
         return None
     try:
-        cp = json.loads(path.read_bytes())
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _damaged(path, exc) from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # never half of a checkpoint being written
+        cp = json.loads(_read_all(fd))
     except (OSError, ValueError) as exc:
-        raise LedgerIntegrityError(
-            "ledger:bad_witness", f"the witness file {path} is damaged: remove it only if you trust the ledger's "
-            "current state", expected="a checkpoint", found=str(exc)) from exc
+        raise _damaged(path, exc) from exc
+    finally:
+        os.close(fd)
     if not isinstance(cp, dict) or cp.get("origin") != origin or not isinstance(cp.get("tree_size"), int):
         raise LedgerIntegrityError("ledger:bad_witness", f"the witness file {path} holds no checkpoint of {origin}",
                                    expected="a checkpoint", found=str(cp)[:80])
@@ -73,25 +80,49 @@ def recall(origin: str) -> dict[str, Any] | None:
 
 
 def remember(cp: Mapping[str, Any]) -> None:
-    """Remember ``cp`` when it is newer than the remembered checkpoint of its ledger; never raises."""
+    """Remember ``cp`` when it is newer than the remembered checkpoint of its ledger; never raises. The file is
+    rewritten in place under an exclusive lock (readers take a shared one), so no rename is needed."""
     path = _file(str(cp.get("origin", "")))
     if path is None:
         return
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # two processes never write an older checkpoint over a newer one
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # two processes never write an older checkpoint over a newer one
             try:
-                old = json.loads(path.read_bytes()) if path.is_file() else None
+                old = json.loads(_read_all(fd) or b"null")
             except ValueError:
                 old = None
             if isinstance(old, dict) and isinstance(old.get("tree_size"), int) and old["tree_size"] >= cp["tree_size"]:
                 return
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(dict(cp), sort_keys=True) + "\n", encoding="utf-8")
-            os.replace(tmp, path)
+            body = (json.dumps(dict(cp), sort_keys=True) + "\n").encode("utf-8")
+            os.pwrite(fd, body, 0)
+            os.ftruncate(fd, len(body))
+        finally:
+            os.close(fd)
     except OSError as exc:
         if str(path.parent) not in _warned:
             _warned.add(str(path.parent))
             print(f"trainguard: warning: cannot keep the ledger witness in {path.parent} ({exc.strerror or exc}); "
                   "set TRAINGUARD_WITNESS to a writable directory", file=sys.stderr)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks: list[bytes] = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 65536, offset)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def _damaged(path: Path, exc: Exception) -> LedgerIntegrityError:
+    return LedgerIntegrityError(
+        "ledger:bad_witness", f"the witness file {path} is damaged: remove it only if you trust the ledger's "
+        "current state", expected="a checkpoint", found=str(exc))

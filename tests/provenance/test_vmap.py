@@ -135,3 +135,14 @@ def test_the_ledgers_index_answers_every_digest_as_a_full_scan_does(tmp_path_fac
             scan = [i for i, subjects in enumerate(appends) if s in subjects]
             assert [r.index for r in led.history("sha256:" + f"{s:064x}").records] == scan
         led.verify()
+
+
+@given(st.binary(min_size=32, max_size=32), st.integers(0, 256), st.integers(1, 40))
+def test_path_ids_are_the_node_ids_of_the_path_and_its_siblings(key: bytes, lo: int, n: int) -> None:
+    path, sibs = vmap._ids(key, lo, lo + n)
+    for i, d in enumerate(range(lo, min(lo + n, 257))):
+        assert path[i] == vmap.node_id(key, d)
+        if d:
+            flipped = bytearray(key)
+            flipped[(d - 1) >> 3] ^= 1 << (7 - ((d - 1) & 7))
+            assert sibs[i] == vmap.node_id(bytes(flipped), d)
