@@ -112,7 +112,8 @@ def _reference_summary(ref: dict[str, Any] | None) -> dict[str, Any] | None:
     parts = [{"index": int(p["index"]), "digest": str(p["digest"]), "rows": int(p["rows"])} for p in ref.get("parts")
              or []]
     return {"uri": redact_uri(str(ref["uri"])) if ref["uri"] is not None else None, "digest": ref["digest"],
-            "origin": ref["origin"], **({"parts": parts} if parts else {})}
+            "origin": ref["origin"], **({"parts": parts} if parts else {}),
+            **({"anchor": dict(ref["anchor"])} if ref.get("anchor") else {})}
 
 
 def _warnings(ctx: dict[str, Any], contract: dict[str, Any]) -> list[str]:

@@ -161,6 +161,7 @@ class Config:
     partition_rows: int = 250_000  # rows per scoring partition (and per row group of the staged batch)
     fp_budget: float = 0.01
     random_state: int = 0
+    anchor: bool = True  # clean a rolling reference against the source's first approved data (pipelines/_anchor.py)
     policy: Policy = field(default_factory=Policy)
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     path: str | None = None  # where it was loaded from
@@ -181,7 +182,7 @@ class Config:
 _TOP = {"ledger", "state_dir", "out_root", "allowed_roots", "chunk_mb", "partition_rows", "policy",
         "scoring", "sources"}
 _POLICY = {"quarantine_flagged", "max_quarantined_share", "max_drift_share", "reject_on_contract", "min_rows"}
-_SCORING = {"fp_budget", "random_state"}
+_SCORING = {"fp_budget", "random_state", "anchor"}
 _SOURCE = {"path", "label_column", "source_column", "schedule", "landing_dir", "poll_seconds", "out"}
 _SEED_MAX = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32 - 1]
 _FP_BUDGET_MAX = 0.5  # checks.scoring.RowScorer refuses a budget of 0.5 or more (after the batch was read)
@@ -263,6 +264,8 @@ def parse_config(doc: Mapping[str, Any], *, origin: str = "<config>") -> Config:
     fp_budget = _fraction(sc.get("fp_budget", 0.01), at("scoring", "fp_budget"), open_interval=True,
                           high=_FP_BUDGET_MAX)
     random_state = _int(sc.get("random_state", 0), at("scoring", "random_state"), low=0, high=_SEED_MAX)
+    anchor = sc.get("anchor", True)
+    _bool(anchor, at("scoring", "anchor"))
     sources: dict[str, SourceConfig] = {}
     for name, value in _table(root.get("sources", {}), at(None, "sources")).items():
         where = f"sources.{name}"
@@ -292,6 +295,7 @@ def parse_config(doc: Mapping[str, Any], *, origin: str = "<config>") -> Config:
         partition_rows=_int(root.get("partition_rows", 250_000), at(None, "partition_rows"), low=1),
         fp_budget=fp_budget,
         random_state=random_state,
+        anchor=anchor,
         policy=policy,
         sources=sources,
         path=None if origin == "<config>" else origin,

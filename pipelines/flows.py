@@ -24,6 +24,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from pipelines import outputs, tasks
+from pipelines._anchor import clean_against_anchor, find_anchor
 from pipelines._memory import bound_allocator_caches, release_freed_memory
 from pipelines._record import (
     ERROR_EXIT,
@@ -204,6 +205,16 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
 
     params = {"label_column": ctx["label_column"], "source_column": ctx["source_column"],
               "fp_budget": config.fp_budget, "random_state": config.random_state}
+    if ref is not None and ref_path is not None and ref["origin"] != "argument" and config.anchor:
+        with _stage(ctx, "anchor"):  # a rolling reference: leave out what the source's anchor flags
+            anchor = find_anchor(ctx["ledger_url"], ctx["source"], state, work)
+            if anchor is not None and anchor.digest != ref["digest"]:
+                cleaned = clean_against_anchor(ref_path, anchor, params, work)
+                if cleaned is not None:
+                    ref_path = cleaned.path
+                    ref["anchor"] = cleaned.record()
+                    logger.info("reference checked against the anchor (ledger entry %s): %s of its rows left out",
+                                anchor.index, cleaned.dropped)
     with _stage(ctx, "checks"):
         contract, drift_path, fitted = _check_and_fit(ctx, state, batch["path"], ref, ref_path, params, work)
     scorer = fitted["path"]
