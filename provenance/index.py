@@ -39,15 +39,17 @@ def stored_root(store: SqlStore) -> bytes:
 def add_entry(store: SqlStore, digests: Iterable[str], index: int, leaf: bytes, *, signed_root: bytes) -> bytes:
     """Add entry ``index`` (leaf hash ``leaf``) under each of ``digests``; returns the new map root. Inside the
     append's write transaction; ``signed_root`` is the map root of the latest checkpoint."""
-    up = vmap.Updater(store.map_nodes, store.map_refs)
+    up = vmap.Updater(store.map_nodes, store.map_refs, store.map_refs_many)
     stored = up.root()
     if stored != signed_root:
         raise LedgerIntegrityError(
             "ledger:bad_map", "the stored index does not match the map root of the latest signed checkpoint (map "
             "rows were changed): run `trainguard ledger verify`, then `trainguard ledger upgrade --rebuild-index`",
             index=index - 1, expected=signed_root.hex(), found=stored.hex())
-    for d in dict.fromkeys(digests):
-        up.add(map_key(d), (index, leaf))  # checks the key's stored path against the current root first
+    keys = [map_key(d) for d in dict.fromkeys(digests)]
+    up.prefetch(keys)
+    for key in keys:
+        up.add(key, (index, leaf))  # checks the key's stored path against the current root first
     store.write_map(up.nodes, up.refs)
     return up.root()
 

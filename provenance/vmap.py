@@ -286,9 +286,11 @@ class Updater:
     ``get`` reads stored nodes, ``values`` a key's stored entry list; both see the state before this append.
     """
 
-    def __init__(self, get: NodeGetter, values: Callable[[bytes], Sequence[Ref] | None]) -> None:
+    def __init__(self, get: NodeGetter, values: Callable[[bytes], Sequence[Ref] | None],
+                 values_many: Callable[[Sequence[bytes]], Mapping[bytes, Sequence[Ref]]] | None = None) -> None:
         self._get = get
         self._values = values
+        self._values_many = values_many
         self.nodes: dict[bytes, Node | None] = {}  # written (None: deleted) by this append
         self.refs: dict[bytes, list[Ref]] = {}
         self._cache: dict[bytes, Node | None] = {}
@@ -306,6 +308,20 @@ class Updater:
             if node is not None:
                 out[i] = node
         return out
+
+    def prefetch(self, keys: Sequence[bytes], depth: int = _CHUNK) -> None:
+        """Read the top ``depth`` levels of the paths of ``keys`` (and their entry lists) in one query each, so the
+        walks that follow mostly find their nodes here."""
+        ids: list[bytes] = []
+        for key in keys:
+            path, sibs = _ids(key, 0, depth)
+            ids += path + sibs[1:]
+        self.fetch(list(dict.fromkeys(ids)))
+        if self._values_many is not None:
+            found = self._values_many([k for k in keys if k not in self.refs])
+            for k in keys:
+                if k not in self.refs:
+                    self.refs[k] = list(found.get(k) or [])
 
     def current_refs(self, key: bytes) -> Sequence[Ref] | None:
         """``key``'s entry list as it stands in this append."""

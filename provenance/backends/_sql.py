@@ -37,8 +37,8 @@ def _bytes(value: Any, where: str) -> bytes:
 
 # The verifiable index (provenance.vmap): its stored nodes, each key's entry list, and the C2SP form of each checkpoint.
 _MAP_SCHEMA = [
-    "create table if not exists map_nodes (id {blob} primary key, hash {blob} not null, leaf_key {blob})",
-    "create table if not exists map_values (key {blob} primary key, refs {blob} not null)",
+    "create table if not exists map_nodes (id {blob} primary key, hash {blob} not null, leaf_key {blob}){clustered}",
+    "create table if not exists map_values (key {blob} primary key, refs {blob} not null){clustered}",
     "create table if not exists checkpoint_notes (tree_size bigint primary key, note text not null)",
 ]
 
@@ -60,6 +60,7 @@ class SqlStore:
 
     ph = "?"
     blob = "blob"
+    clustered = ""  # a table stored in its primary key's order (SQLite: without rowid), so a row is one write
     conn: Any
 
     # --- implemented by dialects -------------------------------------------------------------------------
@@ -96,12 +97,12 @@ class SqlStore:
 
     def create_schema(self) -> None:
         for stmt in _SCHEMA:
-            self.conn.execute(stmt.format(blob=self.blob))
+            self.conn.execute(stmt.format(blob=self.blob, clustered=self.clustered))
 
     def create_map_schema(self) -> None:
         """Add the verifiable index's tables to a ledger made before they existed (inside a write transaction)."""
         for stmt in _MAP_SCHEMA:
-            self.conn.execute(stmt.format(blob=self.blob))
+            self.conn.execute(stmt.format(blob=self.blob, clustered=self.clustered))
 
     def get_meta(self, key: str) -> str | None:
         row = self._one("select value from meta where key = ?", (key,))
@@ -238,6 +239,14 @@ class SqlStore:
     def map_refs(self, key: bytes) -> list[Ref] | None:
         row = self._one("select refs from map_values where key = ?", (key,))
         return None if row is None else unpack_refs(_bytes(row[0], "map_values.refs"))
+
+    def map_refs_many(self, keys: Sequence[bytes]) -> dict[bytes, list[Ref]]:
+        out: dict[bytes, list[Ref]] = {}
+        if keys:
+            marks = ",".join("?" * len(keys))
+            for key, refs in self._all(f"select key, refs from map_values where key in ({marks})", list(keys)):
+                out[_bytes(key, "map_values.key")] = unpack_refs(_bytes(refs, "map_values.refs"))
+        return out
 
     def write_map(self, nodes: dict[bytes, Node | None], refs: dict[bytes, list[Ref]]) -> None:
         """Write an append's map changes inside the current write transaction (None deletes a node)."""

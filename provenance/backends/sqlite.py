@@ -19,6 +19,7 @@ class SqliteStore(SqlStore):
 
     ph = "?"
     blob = "blob"
+    clustered = " without rowid"
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
         self.path = path
