@@ -64,7 +64,10 @@ def resolve_reference(ctx: dict[str, Any], state: Any, reference: str | None, wo
         pred = record.statement["predicate"]
         if (pred.get("source") or {}).get("digest") == ctx["digest"]:
             ref = pred.get("reference")  # re-running an approved input: use what it was judged against (idempotent)
-            return _recorded_reference(ctx, state, ledger, ref, record, work) if ref and ref.get("digest") else None
+            if not ref or not ref.get("digest"):
+                return None
+            recorded = _recorded_reference(ctx, state, ledger, ref, record, work)
+            return dict(recorded, anchor_record=ref.get("anchor"))  # judged against the same anchor window again
         data = pred.get("approved_data")
         if not data or not data.get("digest"):
             return None

@@ -24,7 +24,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from pipelines import outputs, tasks
-from pipelines._anchor import clean_against_anchor, find_anchor
+from pipelines._anchor import AnchorCheck, check_against_anchor, find_anchor, window_of
 from pipelines._memory import bound_allocator_caches, release_freed_memory
 from pipelines._record import (
     ERROR_EXIT,
@@ -205,16 +205,16 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
 
     params = {"label_column": ctx["label_column"], "source_column": ctx["source_column"],
               "fp_budget": config.fp_budget, "random_state": config.random_state}
+    campaign: dict[int, list[str]] = {}
     if ref is not None and ref_path is not None and ref["origin"] != "argument" and config.anchor:
-        with _stage(ctx, "anchor"):  # a rolling reference: leave out what the source's anchor flags
-            anchor = find_anchor(ctx["ledger_url"], ctx["source"], state, work)
-            if anchor is not None and anchor.digest != ref["digest"]:
-                cleaned = clean_against_anchor(ref_path, anchor, params, work)
-                if cleaned is not None:
-                    ref_path = cleaned.path
-                    ref["anchor"] = cleaned.record()
-                    logger.info("reference checked against the anchor (ledger entry %s): %s of its rows left out",
-                                anchor.index, cleaned.dropped)
+        with _stage(ctx, "anchor"):  # a rolling reference: checked, with the batch, against the source's anchor
+            checked = _against_anchor(ctx, state, ref, batch["path"], params, work)
+            if checked is not None:
+                ref_path, campaign = checked.path, checked.batch_reasons
+                ref["anchor"] = checked.record()
+                logger.info("reference and batch checked against the anchor (ledger entry %s): %s reference rows "
+                            "left out, %s batch rows flagged across batches", checked.anchor.index, checked.dropped,
+                            len(campaign))
     with _stage(ctx, "checks"):
         contract, drift_path, fitted = _check_and_fit(ctx, state, batch["path"], ref, ref_path, params, work)
     scorer = fitted["path"]
@@ -226,7 +226,9 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
                    for g in range(tasks.partition_count(batch["path"]))]
         parts = [f.result() for f in futures]
     with _stage(ctx, "finalize"):
-        scores_path = tasks.finalize_scores(scorer, batch["path"], parts, contract["row_reasons"], str(work))
+        row_reasons = contract["row_reasons"] if not campaign else tasks.merge_row_reasons(
+            contract["row_reasons"], campaign, str(work))
+        scores_path = tasks.finalize_scores(scorer, batch["path"], parts, row_reasons, str(work))
 
     import pandas as pd
 
@@ -270,6 +272,21 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     artifacts(result)
     logger.info("verdict %s: %s", summary["verdict"], "; ".join(summary["reasons"]) or "no findings")
     return result
+
+
+def _against_anchor(ctx: dict[str, Any], state: SourceState, ref: dict[str, Any], batch_path: str,
+                    params: dict[str, Any], work: Path) -> AnchorCheck | None:
+    """The reference and batch checked against the source's anchor (``pipelines._anchor``); a re-run replays the
+    window its entry recorded. None when it does not apply."""
+    anchor = find_anchor(ctx["ledger_url"], ctx["source"], state, work)
+    if anchor is None or anchor.digest == ref["digest"]:
+        return None
+    recorded = ref.get("anchor_record")
+    if "anchor_record" in ref and not recorded:
+        return None  # the entry re-run was judged without it
+    window = window_of(ctx["ledger_url"], ctx["source"], state, work, anchor,
+                       indices=recorded.get("window") if recorded else None)
+    return check_against_anchor(anchor, window, batch_path, params, work)
 
 
 def _check_and_fit(ctx: dict[str, Any], state: SourceState, batch_path: str, ref: dict[str, Any] | None,

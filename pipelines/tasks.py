@@ -262,6 +262,22 @@ def score_partition(scorer_path: str, batch_path: str, group: int, work_dir: str
 
 
 @task(name="finalize-scores", persist_result=False)
+def merge_row_reasons(contract_path: str | None, extra: dict[int, list[str]], work_dir: str) -> str:
+    """The contract's row reasons plus ``extra`` ones (rows flagged by the anchor check), as one file."""
+    rows: list[int] = []
+    codes: list[str] = []
+    if contract_path:
+        rr = pq.read_table(contract_path).to_pydict()
+        rows += [int(r) for r in rr["row"]]
+        codes += [str(c) for c in rr["reason"]]
+    for row, reasons in sorted(extra.items()):
+        rows += [row] * len(reasons)
+        codes += reasons
+    out = Path(work_dir) / "row_reasons_all.parquet"
+    pq.write_table(pa.table({"row": pa.array(rows, pa.int64()), "reason": pa.array(codes, pa.string())}), out)
+    return str(out)
+
+
 def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str], row_reasons_path: str | None,
                     work_dir: str) -> str:
     """Batch-level detectors, combination, threshold and reasons: the scores.parquet table."""
