@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from provenance import config, index, vmap, witness
 from provenance.backends import SqlStore, open_store
-from provenance.checkpoint_note import checkpoint_note
 from provenance.entries import parse_entry, source_name, subject_digests, validate_statement
 from provenance.errors import LedgerIntegrityError, ProvenanceConfigError, ProvenanceInputError
 from provenance.hashing import canonical_json
@@ -197,6 +196,8 @@ class Ledger(LedgerReading):
                 [(d, n) for d in subject_digests(st)],
                 [(n + 1, cp_body)],
             )
+            from provenance.checkpoint_note import checkpoint_note
+
             store.put_note(n + 1, checkpoint_note(cp, key))
         self._signed_body = cp_body
         witness.remember(cp)
@@ -229,6 +230,8 @@ class Ledger(LedgerReading):
         cp = sign_checkpoint(key, origin=origin, tree_size=size, root_hash=str(latest["root_hash"]),
                              map_root=root.hex())
         self.store.replace_checkpoint(size, canonical_json(cp))
+        from provenance.checkpoint_note import checkpoint_note
+
         self.store.put_note(size, checkpoint_note(cp, key))
         index.note_upgrade(self.store.describe(), size, keys)
         self.upgraded = True

@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    stderr: Console
+    stdout: Console
 
 __all__ = ["stderr", "stdout", "print_error", "print_json", "print_ok", "print_table", "log"]
 
-stderr = Console(stderr=True, highlight=False)
-stdout = Console(highlight=False, soft_wrap=True)
+
+def __getattr__(name: str) -> Any:
+    """``stdout`` and ``stderr`` are rich consoles made on first use: importing rich costs a command that prints a
+    line (``trainguard gate``) a fifth of its start-up."""
+    if name not in ("stdout", "stderr"):
+        raise AttributeError(name)
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False) if name == "stderr" else Console(highlight=False, soft_wrap=True)
+    globals()[name] = console
+    return console
+
+
+def _err() -> Console:
+    return __getattr__("stderr") if "stderr" not in globals() else globals()["stderr"]  # type: ignore[no-any-return]
+
+
+def _out() -> Console:
+    return __getattr__("stdout") if "stdout" not in globals() else globals()["stdout"]  # type: ignore[no-any-return]
 
 
 def print_error(message: str, *, code: str | None = None) -> None:
@@ -19,12 +40,12 @@ def print_error(message: str, *, code: str | None = None) -> None:
 
     suffix = f" [{code}]" if code else ""
     # escaped: a message or code in brackets must print as text, not be swallowed as rich markup
-    stderr.print(f"[bold red]trainguard: error:[/] {escape(message + suffix)}", markup=True, soft_wrap=True)
+    _err().print(f"[bold red]trainguard: error:[/] {escape(message + suffix)}", markup=True, soft_wrap=True)
 
 
 def log(message: str) -> None:
     """A progress or info line on stderr."""
-    stderr.print(message, markup=False, soft_wrap=True)
+    _err().print(message, markup=False, soft_wrap=True)
 
 
 def print_json(document: Any) -> None:
@@ -43,8 +64,10 @@ def print_ok(document: dict[str, Any]) -> None:
 def print_table(table: Any) -> None:
     """A rich table on stdout; when stdout is not a terminal (a file, a pipe) it is laid out at its natural width,
     so nothing is cut to the 80 columns rich assumes there (``ledger log > audit.txt`` keeps whole digests)."""
-    if stdout.is_terminal:
-        stdout.print(table)
+    from rich.console import Console
+
+    if _out().is_terminal:
+        _out().print(table)
         return
     wide = Console(file=sys.stdout, width=100_000, highlight=False, color_system=None)
     wide.print(table)

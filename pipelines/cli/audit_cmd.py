@@ -10,6 +10,7 @@ import argparse
 import datetime as dt
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -169,13 +170,16 @@ def _time_bound(text: str | None, *, end: bool) -> str | None:
 
 # --- handlers ------------------------------------------------------------------------------------------------
 def _gate(args: argparse.Namespace) -> int:
-    from provenance.bundle import read_checkpoint
     from provenance.errors import NotApprovedError, ProvenanceError
     from provenance.gate import judge
     from provenance.hashing import path_digest
 
     digest = path_digest(args.path)  # hashed once, before the ledger is opened
-    seen = read_checkpoint(args.checkpoint) if args.checkpoint else None
+    seen = None
+    if args.checkpoint:
+        from provenance.bundle import read_checkpoint
+
+        seen = read_checkpoint(args.checkpoint)
     proof: dict[str, Any] | None = None
     try:
         with _open(args) as led:
@@ -196,7 +200,7 @@ def _gate(args: argparse.Namespace) -> int:
     if args.json:
         _console.print_ok(doc)
     else:
-        _console.stdout.print(f"approved: {args.path} (ledger entry {rec.index}, {rec.verdict})", markup=False)
+        sys.stdout.write(f"approved: {args.path} (ledger entry {rec.index}, {rec.verdict})\n")  # no rich: start-up
     return 0
 
 

@@ -53,11 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: trainguard ingest data.csv --source vendor-a --label-column label",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     ingest_cmd.register(sub)
     audit_cmd.register(sub)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked (importlib.metadata costs every command 15 ms otherwise)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(_version())
+        parser.exit()
 
 
 def _version() -> str:
