@@ -2,9 +2,11 @@
 
 Each append, under a lock that serializes writers across processes, sets ``predicate.previous`` to the leaf hash of
 the entry before it (the hash chain), stores the entry's canonical bytes, the O(log n) Merkle nodes it completes,
-the subject digests (the lookup index) and a checkpoint of the new tree signed with the ledger key — all in one
-durable transaction, so a crash leaves the entry wholly there or absent. Every lookup answer carries an inclusion
-proof checked against the latest checkpoint, whose signature is checked against the trusted keys.
+the verifiable index's updated paths (``provenance.index``: each subject digest's complete entry list) and a
+checkpoint of the new tree and index signed with the ledger key (as JSON and as a C2SP signed note): all in one
+durable transaction, so a crash leaves the entry wholly there or absent. Before building on them it checks that the
+stored nodes lead to the roots the latest checkpoint signed. Reading, lookups with proofs and verification are in
+``provenance.reading``; key rotation in ``provenance.rotation``.
 
 Example::
 
