@@ -42,7 +42,7 @@ class PriorRefusal:
 
 def _judge(ledger_url: str, digest: str) -> Any:
     from provenance.decision import decide_history
-    from provenance.errors import ProvenanceConfigError
+    from provenance.errors import LedgerIntegrityError, ProvenanceConfigError
     from provenance.ledger import open_ledger
 
     try:
@@ -54,7 +54,14 @@ def _judge(ledger_url: str, digest: str) -> Any:
     with led:
         if not led.size():
             return None
-        return decide_history(led.history(digest), led.approvers)
+        try:
+            history = led.history(digest)
+        except LedgerIntegrityError as exc:
+            if exc.code != "ledger:no_index":
+                raise
+            led.upgrade()  # a ledger made before the index: this run appends anyway, so it upgrades it first
+            history = led.history(digest)
+        return decide_history(history, led.approvers)
 
 
 def prior_refusal(ledger_url: str, digest: str) -> PriorRefusal | None:

@@ -92,3 +92,20 @@ def test_the_first_append_upgrades_and_says_so(old_ledger: tuple[str, Path], cap
         assert [r.index for r in led.history(digest(42)).records] == [7]
         assert [r.index for r in led.history(digest(2)).records] == [2, 5, 6]
         assert led.verify().tree_size == 8
+
+
+def test_an_ingest_run_upgrades_an_old_ledger_before_it_looks_for_refusals(old_ledger: tuple[str, Path],
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The flow asks the index whether the input was refused before, ahead of its append: on a ledger made before
+    the index that lookup upgrades it (the run appends with the signing key anyway) instead of failing."""
+    from pipelines._sticky import prior_refusal
+
+    url, key = old_ledger
+    monkeypatch.setenv("TRAINGUARD_SIGNING_KEY", str(key))
+    assert prior_refusal(url, digest(0)) is None
+    assert "built its verifiable index over 7 entries" in capsys.readouterr().err
+    refusal = prior_refusal(url, digest(1))
+    assert refusal is None  # approved only
+    with open_ledger(url, signing_key=str(key), create=False) as led:
+        assert led.verify().tree_size == 7
