@@ -83,11 +83,10 @@ def find_anchor(ledger_url: str, source: str, state: Any, work: Path) -> Anchor 
     from provenance.ledger import open_ledger
 
     with open_ledger(ledger_url) as ledger:
-        approved = ledger.log(source=source, verdict="approved")
-        if not approved:
-            return None
-        record = ledger.record(approved[-1][0])  # the oldest, inclusion-proved
-    found = _data_copy(record, state, work) if record.source == source else None
+        record = ledger.latest_approved(source, oldest=True)  # inclusion-proved; one indexed query, not a scan
+    if record is None:
+        return None
+    found = _data_copy(record, state, work)
     return None if found is None else Anchor(record.index, found[0], found[1])
 
 
@@ -101,7 +100,7 @@ def window_of(ledger_url: str, source: str, state: Any, work: Path, anchor: Anch
 
     with open_ledger(ledger_url) as ledger:
         wanted = list(indices) if indices is not None else [
-            i for i, _ in ledger.log(source=source, verdict="approved")[:MAX_WINDOW_SETS + 1] if i != anchor.index]
+            i for i, _ in ledger.log(source=source, verdict="approved", limit=MAX_WINDOW_SETS + 1) if i != anchor.index]
         out: list[tuple[int, Path]] = []
         rows = 0
         for idx in wanted[:MAX_WINDOW_SETS]:

@@ -230,10 +230,11 @@ class LedgerReading:
         records = self.history(digest).records
         return [r for r in records if verdicts is None or r.verdict in verdicts]
 
-    def latest_approved(self, source: str) -> LedgerRecord | None:
-        """The newest approved entry of ``source`` (its predicate names the source data), proved; or None."""
+    def latest_approved(self, source: str, *, oldest: bool = False) -> LedgerRecord | None:
+        """The newest (``oldest``: the first) approved entry of ``source`` (its predicate names the source data),
+        proved; or None."""
         with self.store.read():
-            idx = self.store.latest_index(source, "approved")
+            idx = self.store.latest_index(source, "approved", oldest=oldest)
             if idx is None:
                 return None
             cp = self.checkpoint()

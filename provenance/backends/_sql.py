@@ -181,9 +181,9 @@ class SqlStore:
             rows[_int(idx, "subjects.idx")] = (None, None, None, "?")
         return rows
 
-    def latest_index(self, source: str, verdict: str) -> int | None:
+    def latest_index(self, source: str, verdict: str, *, oldest: bool = False) -> int | None:
         row = self._one(
-            "select max(idx) from entries where source = ? and verdict = ?", (source, verdict)
+            f"select {'min' if oldest else 'max'}(idx) from entries where source = ? and verdict = ?", (source, verdict)
         )
         return None if row is None or row[0] is None else _int(row[0], "entries.idx")
 
