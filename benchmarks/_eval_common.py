@@ -187,6 +187,17 @@ def poisoning_summary(doc: dict[str, Any]) -> dict[str, Any]:
             ms["datasets_within_0.5pt"] = int(sum(x <= GOALS["acc_drop"] for x in drops))
             if any("asr" in b["model"] for _, b in ok):
                 ms["gated_asr"] = mean([b["model"].get("asr") for _, b in ok])
+            relabel = [b["relabel"] for _, b in ok if "relabel" in b]
+            if relabel:  # --relabel: flagged rows released with a corrected label instead of dropped
+                ms["relabel"] = {
+                    "relabelled": mean([r["relabelled"] for r in relabel]),
+                    "restored": mean([r["restored"] for r in relabel if r["restored"] is not None]),
+                    "gated_accuracy": mean([r["model"]["accuracy"] for r in relabel]),
+                    "wrong_labels_in_clean": mean([r["wrong_labels_in_clean_relabelling"] for r in relabel]),
+                    "wrong_labels_in_clean_dropping": mean([r["wrong_labels_in_clean_dropping"] for r in relabel]),
+                }
+                if any("asr" in r["model"] for r in relabel):
+                    ms["relabel"]["gated_asr"] = mean([r["model"].get("asr") for r in relabel])
             s[m] = ms
         tg = s.get("trainguard", {})
         if "roc_auc" in tg:

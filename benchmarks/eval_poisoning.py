@@ -124,9 +124,32 @@ def _gate_block(truth: np.ndarray, score: np.ndarray, flagged: np.ndarray) -> di
     return {**common.ranking(truth, score), **common.flags(truth, flagged)}
 
 
+def _relabel_block(scores: pd.DataFrame, flagged: np.ndarray, p: Poisoned, y_clean: pd.Series, truth: np.ndarray,
+                   ev: Evaluator) -> dict[str, Any]:
+    """``--relabel``: the flagged rows trainguard would release with a corrected label (``pipelines._relabel``), how
+    many of them get their original label back, and the model trained with them instead of without them."""
+    import pyarrow as pa
+
+    from pipelines._relabel import plan_relabel
+
+    y = p.y.reset_index(drop=True).copy()
+    plan = plan_relabel(scores, np.flatnonzero(flagged), pa.array(y.to_numpy()), LABEL)
+    rows = plan.rows if plan is not None else np.zeros(0, dtype=np.int64)
+    if plan is not None:
+        y.iloc[rows] = np.asarray(plan.values.to_pylist(), dtype=y.dtype)
+    keep = ~flagged
+    keep[rows] = True
+    original = y_clean.reset_index(drop=True).to_numpy()
+    return {"relabelled": int(len(rows)), "poison_relabelled": int(truth[rows].sum()),
+            "restored": float(np.mean(y.to_numpy()[rows] == original[rows])) if len(rows) else None,
+            "wrong_labels_in_clean_dropping": int((p.y.to_numpy() != original)[~flagged].sum()),
+            "wrong_labels_in_clean_relabelling": int((y.to_numpy() != original)[keep].sum()),
+            "model": ev.run(p.X, y, keep, p.trigger)}
+
+
 def _trainguard_block(
     p: Poisoned, Xr: pd.DataFrame, yr: pd.Series, truth: np.ndarray
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray, pd.DataFrame]:
     ref = Xr.assign(**{LABEL: yr.to_numpy()})
     batch = p.X.assign(**{LABEL: p.y.to_numpy()})
     params: dict[str, Any] = {"label_column": LABEL}
@@ -152,7 +175,7 @@ def _trainguard_block(
         "reasons_caught_poison": common.reason_counts(scores[truth & flagged]["reasons"]),
         "reasons_false_positives": common.reason_counts(scores[~truth & flagged]["reasons"]),
     }
-    return block, flagged
+    return block, flagged, scores
 
 
 def run_dataset(
@@ -196,8 +219,9 @@ def run_dataset(
             res["cleanlab"] = {"error": "not run (--no-baselines)"}
         if tg_error is None:
             try:
-                block, tg_flag = _trainguard_block(p, Xr, yr, truth)
+                block, tg_flag, tg_scores = _trainguard_block(p, Xr, yr, truth)
                 block["model"] = ev.run(p.X, p.y, ~tg_flag, trig)
+                block["relabel"] = _relabel_block(tg_scores, tg_flag, p, yb, truth, ev)
                 res["trainguard"] = block
             except Exception as exc:  # noqa: BLE001 - recorded, the run goes on
                 res["trainguard"] = {"error": f"{type(exc).__name__}: {exc}",

@@ -334,6 +334,14 @@ class RowScorer:
             out[f"score_{d}"] = partition_scores[f"score_{d}"].to_numpy(dtype=np.float64)
         for f in findings:
             out[f"score_{f.name}"] = np.clip(f.score, 0.0, 1.0)
+        if self.label_model_ is not None and labels is not None:
+            assert self.label_column is not None and self.reference_labels_ is not None
+            out["label_quality"] = np.asarray(cols["_label_quality"], dtype=np.float64)
+            quality = out["label_quality"]
+            credible = self.label_model_.credible(np.asarray(cols["_label_suggested"]), quality, labels,
+                                                  self.fp_budget)
+            out["suggested_label"] = self.label_model_.label_values(
+                credible, (batch[self.label_column], self.reference_labels_))
         table = pd.DataFrame(out, copy=False)  # the columns are fresh arrays: no second copy of ~100 bytes a row
         if source_table is not None:
             table.attrs["sources"] = source_table.to_dict(orient="records")
@@ -387,7 +395,7 @@ class RowScorer:
         cols = HiddenColumns(partition_scores)
         need = set(self.reference_ids_) | ({"_outlier_features"} if self.row_detectors_ else set())
         if self.label_model_ is not None:
-            need |= {"_label_p", "_label_conf", "_label_knn", "_label_unseen"}
+            need |= {"_label_p", "_label_conf", "_label_knn", "_label_unseen", "_label_suggested", "_label_quality"}
         if self._clusters_on():
             need |= {"_dup_exact", "_cell"} | {f"_vh_{j}" for j in range(len(self.cluster_encoders_))}
         if density_on(self):

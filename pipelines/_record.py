@@ -4,9 +4,9 @@
 Ledger entries of one attempt (the verdict of an entry applies to every subject it names):
 
 - approved, nothing quarantined: one ``approved`` entry naming the source and every output;
-- approved with quarantined rows: an ``approved`` entry naming clean.parquet, scores.parquet, summary.json and
-  report.html, and a ``quarantined`` entry naming the raw source and quarantine.parquet (so the gate accepts the
-  cleaned data and refuses the raw file);
+- approved with quarantined or relabelled rows: an ``approved`` entry naming clean.parquet, scores.parquet,
+  summary.json and report.html, and a ``quarantined`` entry naming the raw source and quarantine.parquet (so the
+  gate accepts the cleaned data and refuses the raw file); the predicate's ``labels`` lists every relabelling;
 - rejected: one ``rejected`` entry naming the source and the outputs (no clean.parquet is written);
 - bad input: one ``error`` entry naming the source bytes (or, when there are none, the URI's text) and the
   summary and report.
@@ -96,7 +96,9 @@ def run_summary(ctx: dict[str, Any], decision: Decision, scores: pd.DataFrame, f
         "label_column": ctx["label_column"], "source_column": ctx["source_column"],
         "verdict": decision.verdict, "reasons": decision.reasons, "checks": decision.checks,
         "counts": {"rows": int(len(scores)), "flagged": flagged, "quarantined": int(len(decision.quarantined)),
+                   "relabelled": int(len(decision.relabelled)),
                    "clean": int(len(scores) - len(decision.quarantined)) if decision.approved else 0},
+        "labels": ctx.get("labels"),
         "reference": _reference_summary(ref),
         "contract": {"digest": contract["digest"], "origin": contract["origin"]},
         "config_digest": ctx["config"].digest(), "code_version": _code_version(),
@@ -145,7 +147,8 @@ def _entry_plan(summary: dict[str, Any], digests: dict[str, str], out: Path) -> 
     verdict = summary["verdict"]
     present = [n for n in ("clean.parquet", "quarantine.parquet", "scores.parquet", "summary.json", "report.html")
                if n in digests]
-    if verdict == "approved" and summary["counts"]["quarantined"]:
+    counts = summary["counts"]
+    if verdict == "approved" and (counts["quarantined"] or counts.get("relabelled")):  # the raw file is not clean
         return [("approved", [n for n in present if n != "quarantine.parquet"]),
                 ("quarantined", ["<source>", "quarantine.parquet"])]
     return [(verdict, ["<source>", *present])]
@@ -183,6 +186,8 @@ def record_attempt(ctx: dict[str, Any], summary: dict[str, Any], staging: Path) 
         "outputs": {n: {"uri": str(out / n), "digest": d} for n, d in digests.items()},
         "code_version": summary["code_version"], "actor": _actor(),
     }
+    if summary.get("labels"):  # the confusion table, and every label a relabelling changed
+        predicate_base["labels"] = summary["labels"]
     if "clean.parquet" in digests:
         predicate_base["approved_data"] = {"uri": str(out / "clean.parquet"), "digest": digests["clean.parquet"],
                                            "rows": summary["counts"]["clean"]}

@@ -114,6 +114,7 @@ def _check_policy(policy: Policy, where: str) -> None:
         _fraction(getattr(policy, name), f"{where} {name}")
     _kinds(policy.reject_on_contract, f"{where} reject_on_contract")
     _int(policy.min_rows, f"{where} min_rows", low=0)
+    _bool(policy.relabel, f"{where} relabel")
 
 
 # --- the config ----------------------------------------------------------------------------------------------
@@ -129,6 +130,9 @@ class Policy:
     reject_on_contract: tuple[str, ...] = ("schema:missing_column", "schema:extra_column", "schema:type",
                                            "schema:duplicate_column")
     min_rows: int = 1
+    # release rows quarantined only for their label with the label the trusted view is confident of, instead
+    # of dropping them (pipelines/_relabel.py); the ledger entry records every change
+    relabel: bool = False
 
     def __post_init__(self) -> None:
         _check_policy(self, "Policy")
@@ -181,7 +185,8 @@ class Config:
 
 _TOP = {"ledger", "state_dir", "out_root", "allowed_roots", "chunk_mb", "partition_rows", "policy",
         "scoring", "sources"}
-_POLICY = {"quarantine_flagged", "max_quarantined_share", "max_drift_share", "reject_on_contract", "min_rows"}
+_POLICY = {"quarantine_flagged", "max_quarantined_share", "max_drift_share", "reject_on_contract", "min_rows",
+           "relabel"}
 _SCORING = {"fp_budget", "random_state", "anchor"}
 _SOURCE = {"path", "label_column", "source_column", "schedule", "landing_dir", "poll_seconds", "out"}
 _SEED_MAX = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32 - 1]
@@ -258,6 +263,7 @@ def parse_config(doc: Mapping[str, Any], *, origin: str = "<config>") -> Config:
         reject_on_contract=_kinds(pol.get("reject_on_contract", defaults.reject_on_contract),
                                   at("policy", "reject_on_contract")),
         min_rows=_int(pol.get("min_rows", defaults.min_rows), at("policy", "min_rows"), low=0),
+        relabel=_bool(pol.get("relabel", defaults.relabel), at("policy", "relabel")),
     )
     sc = _table(root.get("scoring", {}), at(None, "scoring"))
     _check_keys(f"{prefix}scoring", sc, _SCORING, origin)

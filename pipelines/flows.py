@@ -34,11 +34,12 @@ from pipelines._record import (
     run_summary,
 )
 from pipelines._reference import resolve_reference
+from pipelines._relabel import Relabel, confusion, plan_relabel, suggestions
 from pipelines._sticky import already_approved, prior_refusal, refuse_again
 from pipelines._uris import redact_uri, shown
 from pipelines.config import Config, load_config
 from pipelines.errors import PipelineConfigError, PipelineError, PipelineInputError
-from pipelines.policy import decide
+from pipelines.policy import Decision, decide, release_relabelled
 from pipelines.state import SourceState, state_dir_for
 from provenance.hashing import file_digest
 
@@ -93,12 +94,17 @@ def _runner(name: str, address: str | None) -> Any:
 def ingest_flow(uri: str, source: str | None = None, reference: str | None = None,
                 label_column: str | None = None, source_column: str | None = None,
                 config_path: str | None = None, ledger_url: str | None = None, out_dir: str | None = None,
-                runner: str = "local", read_key: str | None = None) -> dict[str, Any]:
-    """Ingest one dataset; returns the run's summary (``summary.json``) plus where things were written."""
+                runner: str = "local", read_key: str | None = None, relabel: bool | None = None) -> dict[str, Any]:
+    """Ingest one dataset; returns the run's summary (``summary.json``) plus where things were written.
+    ``relabel``: overrides the config's ``[policy] relabel``."""
+    from dataclasses import replace
+
     from provenance.config import ledger_url as resolve_ledger_url
 
     bound_allocator_caches()  # also where `trainguard serve`'s runner starts the flow in a process of its own
     config = load_config(config_path)
+    if relabel is not None:  # before anything reads it: the recorded config digest includes it
+        config = replace(config, policy=replace(config.policy, relabel=bool(relabel)))
     shown_uri = redact_uri(uri)  # recorded and printed; the URI with its credentials is only read
     real = _READ_URIS.get(read_key or "", {})
     uri = real.get(uri, uri)
@@ -108,6 +114,9 @@ def ingest_flow(uri: str, source: str | None = None, reference: str | None = Non
     src_cfg = config.source(source)
     label_column = label_column if label_column is not None else src_cfg.label_column
     source_column = source_column if source_column is not None else src_cfg.source_column
+    if relabel and not label_column:
+        raise PipelineInputError("usage:relabel_without_label", "--relabel needs a label column (--label-column, "
+                                 f"or label_column in the config's [sources.{source}])")
     url = resolve_ledger_url(ledger_url or config.ledger)
     state = SourceState(state_dir_for(url, config.state_dir), source)
     out = Path(out_dir or src_cfg.out or Path(config.out_root) / source)
@@ -237,11 +246,14 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
         failures = pd.read_parquet(contract["failures"])
         drift = pd.read_parquet(drift_path) if drift_path else None
         decision = decide(scores, config.policy, failures=failures, drift=drift)
+        relabel = None
+        if ctx["label_column"] and "suggested_label" in scores.columns:
+            decision, relabel = _labels(ctx, scores, decision, batch["path"], config.policy.relabel)
     staging: Path = ctx["staging"]
     with _stage(ctx, "write"):
         outputs.write_outputs(staging, batch_path=Path(batch["path"]), scores=scores,
                               quarantined=decision.quarantined, approved=decision.approved,
-                              scores_file=Path(scores_path))
+                              scores_file=Path(scores_path), relabel=relabel)
         if prior is not None and decision.approved and not already_approved(
                 ctx["ledger_url"], file_digest(staging / "clean.parquet")):
             decision = refuse_again(decision, prior)
@@ -272,6 +284,24 @@ def _run(ctx: dict[str, Any], state: SourceState, work: Path, reference: str | N
     artifacts(result)
     logger.info("verdict %s: %s", summary["verdict"], "; ".join(summary["reasons"]) or "no findings")
     return result
+
+
+def _labels(ctx: dict[str, Any], scores: Any, decision: Decision, batch_path: str, relabel: bool,
+            ) -> tuple[Decision, Relabel | None]:
+    """The batch's class-confusion table (``ctx["labels"]``, for summary.json and the report) and, with
+    ``relabel``, the quarantined rows released with corrected labels (``pipelines._relabel``)."""
+    import pyarrow.parquet as pq
+
+    column = ctx["label_column"]
+    labels = pq.read_table(batch_path, columns=[column]).column(0).combine_chunks()
+    ctx["labels"] = {"column": column, "suggested": int(len(suggestions(scores))),
+                     "confusion": confusion(scores, labels), "relabel": relabel, "relabelled": None}
+    plan = plan_relabel(scores, decision.quarantined, labels, column) if relabel and decision.approved else None
+    if plan is None:
+        return decision, None
+    ctx["labels"]["relabelled"] = plan.record()
+    changes = ", ".join(f"{c['from']} -> {c['to']} x{c['rows']}" for c in plan.changes[:3])
+    return release_relabelled(decision, plan.rows, scores, changes), plan
 
 
 def _against_anchor(ctx: dict[str, Any], state: SourceState, ref: dict[str, Any], batch_path: str,
@@ -358,7 +388,8 @@ def _record_crash(ctx: dict[str, Any], exc: Exception) -> None:
 
 def ingest(uri: str, *, source: str | None = None, reference: str | None = None, label_column: str | None = None,
            source_column: str | None = None, config_path: str | None = None, ledger_url: str | None = None,
-           out_dir: str | None = None, runner: str = "local", dask_address: str | None = None) -> dict[str, Any]:
+           out_dir: str | None = None, runner: str = "local", dask_address: str | None = None,
+           relabel: bool | None = None) -> dict[str, Any]:
     """Run the ingest flow and return its result; raise ``PipelineInputError`` for bad input (after recording it).
 
     The result's ``exit_code`` is 0 for approved and 1 for rejected (docs/design.md exit codes).
@@ -376,7 +407,7 @@ def ingest(uri: str, *, source: str | None = None, reference: str | None = None,
                                           reference=redact_uri(reference) if reference else None,
                                           label_column=label_column, source_column=source_column,
                                           config_path=config_path, ledger_url=ledger_url, out_dir=out_dir,
-                                          runner=runner, read_key=read_key)
+                                          runner=runner, read_key=read_key, relabel=relabel)
     finally:
         _READ_URIS.pop(read_key, None)
     err = result.get("error")

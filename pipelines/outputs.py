@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -38,12 +39,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["OUTPUT_FILES", "atomic_write_bytes", "quarantine_columns", "write_outputs", "write_scores", "read_scores", "publish", "new_staging", "release_staging",
+from pipelines._relabel import Relabel
+
+__all__ = ["ADDED_COLUMNS_KEY", "OUTPUT_FILES", "atomic_write_bytes", "free_name", "label_array", "quarantine_columns", "write_outputs", "write_scores", "read_scores", "publish", "new_staging", "release_staging",
            "cleanup_stale_staging"]
 
 OUTPUT_FILES = ("quarantine.parquet", "scores.parquet", "summary.json", "report.html", "clean.parquet")
 _STAGING_PREFIX = ".staging-"
 LOCK_NAME = ".trainguard.lock"
+ADDED_COLUMNS_KEY = b"trainguard.columns"  # quarantine.parquet's metadata: JSON list of the columns it adds
 
 # absolute staging directory -> descriptor holding its flock, for every live staging of this process
 _held: dict[str, int] = {}
@@ -114,7 +118,7 @@ def _reasons_array(reasons: pd.Series) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.string()))
 
 
-def _scores_table(scores: pd.DataFrame) -> pa.Table:
+def _scores_table(scores: pd.DataFrame, label_type: pa.DataType | None = None) -> pa.Table:
     """scores.parquet with the docs/design.md types: row int64, score float64, flagged bool, reasons list<string>."""
     cols: dict[str, pa.Array] = {
         "row": pa.array(scores["row"].to_numpy(dtype=np.int64)),
@@ -124,12 +128,28 @@ def _scores_table(scores: pd.DataFrame) -> pa.Table:
     }
     for c in sorted(c for c in scores.columns if c.startswith("score_")):
         cols[c] = pa.array(scores[c].to_numpy(dtype=np.float64))
+    if "label_quality" in scores.columns:
+        cols["label_quality"] = pa.array(scores["label_quality"].to_numpy(dtype=np.float64))
+    if "suggested_label" in scores.columns:
+        cols["suggested_label"] = label_array(scores["suggested_label"].to_numpy(dtype=object), label_type)
     return pa.table(cols)
 
 
-def write_scores(scores: pd.DataFrame, path: Path) -> Path:
-    """Write a scores table as scores.parquet (docs/design.md types; the exact bytes ``write_outputs`` would write)."""
-    _write_table(_scores_table(scores), path)
+def label_array(values: np.ndarray, label_type: pa.DataType | None) -> pa.Array:
+    """Label values (None = null) as an Arrow array of the label column's type when it is known and the values
+    convert to it, else of the type Arrow infers (string when all are null)."""
+    arr = pa.array(values, from_pandas=True)
+    target = label_type if label_type is not None else (pa.string() if arr.type == pa.null() else arr.type)
+    try:
+        return arr.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return arr
+
+
+def write_scores(scores: pd.DataFrame, path: Path, label_type: pa.DataType | None = None) -> Path:
+    """Write a scores table as scores.parquet (docs/design.md types; the exact bytes ``write_outputs`` would write).
+    ``label_type``: the label column's Arrow type, for ``suggested_label``."""
+    _write_table(_scores_table(scores, label_type), path)
     return path
 
 
@@ -137,7 +157,14 @@ def read_scores(path: Path) -> pd.DataFrame:
     """A scores.parquet as a DataFrame, cheaply: ``reasons`` are lists for flagged rows, and every unflagged row
     shares one empty list (converting a million empty list cells would take seconds and hundreds of MB)."""
     table = pq.read_table(path)
-    frame = table.drop(["reasons"]).to_pandas()
+    plain = [c for c in table.column_names if c not in ("reasons", "suggested_label")]
+    frame = table.select(plain).to_pandas()
+    if "suggested_label" in table.column_names:  # Python values (ints stay ints), None where there is none
+        col = table.column("suggested_label")
+        values = np.full(len(frame), None, dtype=object)
+        some = np.flatnonzero(col.is_valid().to_numpy(zero_copy_only=False))
+        values[some] = col.take(pa.array(some)).to_pylist()
+        frame["suggested_label"] = values
     flagged = np.flatnonzero(frame["flagged"].to_numpy(dtype=bool))
     none: list[str] = []
     column: list[list[str]] = [none] * len(frame)
@@ -155,23 +182,16 @@ def quarantine_columns(data_columns: Sequence[str]) -> tuple[str, str, str]:
     >>> quarantine_columns(["age", "score"])
     ('row', 'trainguard_score', 'reasons')
     """
-    taken = set(data_columns)
-    names = []
-    for base in ("row", "score", "reasons"):
-        name = base
-        if name in taken:
-            name = f"trainguard_{base}"
-            while name in taken:
-                name = "_" + name
-        names.append(name)
-    return names[0], names[1], names[2]
+    taken = list(data_columns)
+    return free_name("row", taken), free_name("score", taken), free_name("reasons", taken)
 
 
 def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quarantined: np.ndarray,
-                  approved: bool, scores_file: Path | None = None) -> dict[str, Path]:
+                  approved: bool, scores_file: Path | None = None, relabel: Relabel | None = None) -> dict[str, Path]:
     """Write the Parquet outputs into ``staging``: clean (approved only), quarantine and scores.
 
     ``scores_file``: ``scores`` as already written by ``write_scores``; it is copied rather than encoded again.
+    ``relabel``: rows (not quarantined) written to clean.parquet with a corrected label (``pipelines._relabel``).
 
     The batch is streamed one row group at a time, so memory holds one partition plus the quarantined rows.
     """
@@ -190,6 +210,8 @@ def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quar
             mask = keep[offset:offset + group.num_rows]
             offset += group.num_rows
             if writer is not None:
+                if relabel is not None:
+                    group = _with_labels(group, offset - group.num_rows, relabel)
                 writer.write_table(group.filter(pa.array(mask)))
             if not mask.all():
                 parts.append(group.filter(pa.array(~mask)))
@@ -205,6 +227,15 @@ def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quar
     q = q.append_column(score_col, pa.array(by_row["score"].reindex(q_rows).to_numpy(dtype=np.float64)))
     reasons = [list(r) if r is not None else [] for r in by_row["reasons"].reindex(q_rows)]
     q = q.append_column(reasons_col, pa.array(reasons, type=pa.list_(pa.string())))
+    added = [row_col, score_col, reasons_col]
+    for name in ("suggested_label", "label_quality"):  # what a reviewer relabelling by hand starts from
+        if name in by_row.columns:
+            values = by_row[name].reindex(q_rows).to_numpy(dtype=object if name == "suggested_label" else np.float64)
+            label_type = relabel.values.type if relabel is not None else None
+            column = label_array(values, label_type) if name == "suggested_label" else pa.array(values)
+            added.append(free_name(name, q.column_names))
+            q = q.append_column(added[-1], column)
+    q = q.replace_schema_metadata({**(q.schema.metadata or {}), ADDED_COLUMNS_KEY: json.dumps(added).encode()})
     _write_table(q, staging / "quarantine.parquet")
     written["quarantine.parquet"] = staging / "quarantine.parquet"
     if scores_file is not None:
@@ -213,6 +244,35 @@ def write_outputs(staging: Path, *, batch_path: Path, scores: pd.DataFrame, quar
         write_scores(scores, staging / "scores.parquet")
     written["scores.parquet"] = staging / "scores.parquet"
     return written
+
+
+def free_name(base: str, taken: Sequence[str]) -> str:
+    """``base``, or ``trainguard_<base>`` (underscores prepended until unused) where the data has a column of
+    that name.
+
+    >>> free_name("label_quality", ["label_quality"])
+    'trainguard_label_quality'
+    """
+    if base not in taken:
+        return base
+    name = f"trainguard_{base}"
+    while name in taken:
+        name = "_" + name
+    return name
+
+
+def _with_labels(group: pa.Table, start: int, relabel: Relabel) -> pa.Table:
+    """``group`` (source rows from ``start``) with the corrected labels of its relabelled rows."""
+    lo, hi = np.searchsorted(relabel.rows, [start, start + group.num_rows])
+    if lo == hi:
+        return group
+    at = group.schema.get_field_index(relabel.column)
+    old = group.column(at).combine_chunks()
+    new = relabel.values.slice(int(lo), int(hi - lo)).cast(old.type)
+    take = np.arange(group.num_rows, dtype=np.int64)
+    take[relabel.rows[lo:hi] - start] = group.num_rows + np.arange(hi - lo)
+    column = pa.concat_arrays([old, new]).take(pa.array(take))
+    return group.set_column(at, group.schema.field(at), column)
 
 
 def write_json(path: Path, doc: dict[str, Any]) -> Path:

@@ -14,14 +14,14 @@ Inputs are the tables the checks produce (row scores, contract failures, drift t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from pipelines.config import Policy
 
-__all__ = ["Decision", "decide", "failure_kind", "FAILURE_COLUMNS", "DRIFT_COLUMNS"]
+__all__ = ["Decision", "decide", "release_relabelled", "failure_kind", "FAILURE_COLUMNS", "DRIFT_COLUMNS"]
 
 FAILURE_COLUMNS = ["check", "column", "row", "value", "reason"]
 DRIFT_COLUMNS = ["column", "test", "statistic", "threshold", "drifted"]
@@ -29,12 +29,14 @@ DRIFT_COLUMNS = ["column", "test", "statistic", "threshold", "drifted"]
 
 @dataclass(frozen=True)
 class Decision:
-    """Verdict, quarantined rows (0-based source rows) and the reasons, most important first."""
+    """Verdict, quarantined rows (0-based source rows) and the reasons, most important first; ``relabelled``:
+    flagged rows released with a corrected label (``release_relabelled``), never among ``quarantined``."""
 
     verdict: str
     quarantined: np.ndarray
     reasons: list[str] = field(default_factory=list)
     checks: dict[str, dict[str, object]] = field(default_factory=dict)
+    relabelled: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     @property
     def approved(self) -> bool:
@@ -89,6 +91,23 @@ def decide(scores: pd.DataFrame, policy: Policy, *, failures: pd.DataFrame | Non
     if verdict == "approved" and len(quarantined):
         reasons.append(f"quarantined {len(quarantined)} of {rows} rows ({share:.1%}): {_top_reasons(scores)}")
     return Decision(verdict=verdict, quarantined=quarantined, reasons=reasons, checks=checks)
+
+
+def release_relabelled(decision: Decision, rows: np.ndarray, scores: pd.DataFrame, changes: str) -> Decision:
+    """An approved decision whose quarantined ``rows`` are released with corrected labels: they leave
+    ``quarantined`` for ``relabelled``, and the reasons say so (``changes``: e.g. ``"3 -> 8 x4"``). The checks
+    are unchanged: the share the policy compared still counts them as flagged."""
+    if not decision.approved or len(rows) == 0:
+        return decision
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    left = np.setdiff1d(decision.quarantined, rows)
+    total = len(scores)
+    reasons = [r for r in decision.reasons if not r.startswith("quarantined ")]
+    if len(left):
+        rest = scores.loc[scores["row"].isin(left)]
+        reasons.append(f"quarantined {len(left)} of {total} rows ({len(left) / total:.1%}): {_top_reasons(rest)}")
+    reasons.append(f"relabelled {len(rows)} of {total} rows ({len(rows) / total:.1%}): {changes}")
+    return replace(decision, quarantined=left, relabelled=rows, reasons=reasons)
 
 
 def failure_kind(reason: str) -> str:

@@ -117,7 +117,9 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
     ]
     facts = [("source", src.get("uri")), ("digest", src.get("digest")), ("format", src.get("format")),
              ("rows", counts.get("rows")), ("flagged", counts.get("flagged")),
-             ("quarantined", counts.get("quarantined")), ("clean rows", counts.get("clean")),
+             ("quarantined", counts.get("quarantined")),
+             *([("relabelled", counts["relabelled"])] if counts.get("relabelled") else []),
+             ("clean rows", counts.get("clean")),
              ("reference", (summary.get("reference") or {}).get("digest") or "none (scored on the batch itself)"),
              ("contract", (summary.get("contract") or {}).get("digest")), ("config", summary.get("config_digest")),
              ("code version", summary.get("code_version"))]
@@ -143,6 +145,7 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
     n_drifted = int(drift["drifted"].astype(bool).sum()) if "drifted" in drift.columns else 0
     out.append(f"<h2>Drift against the reference ({n_drifted} of {len(drift)} tests drifted)</h2>")
     out.append(_table(drift))
+    out += _labels_section(summary.get("labels"))
     out.append("<h2>Score histograms</h2><p class='muted'>grey: kept rows, red: flagged rows</p><div class='hists'>")
     if histograms is not None:
         out += list(histograms)
@@ -182,9 +185,12 @@ def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, reasons: dict[in
     table = top[["row", "score", "flagged"]].copy()
     table["reasons"] = top["reasons"] if "reasons" in top.columns else [
         (reasons or {}).get(int(r), []) for r in top["row"]]
-    if not quarantine.empty and len(quarantine.columns) >= 3:
-        data_cols = [str(c) for c in quarantine.columns[:-3]]  # the data's own columns, then row, score, reasons
-        values = quarantine.set_index(quarantine.columns[-3])[data_cols]
+    added = list(quarantine.attrs.get("trainguard_columns") or [])
+    if not added and len(quarantine.columns) >= 3:  # written before the file named its columns: the last three
+        added = [str(c) for c in quarantine.columns[-3:]]
+    if not quarantine.empty and added:
+        data_cols = [str(c) for c in quarantine.columns if str(c) not in added]  # the data's own columns
+        values = quarantine.set_index(added[0])[data_cols]
         table["values"] = [
             "; ".join(f"{c}={_fmt(v)}" for c, v in values.loc[r].items()) if r in values.index else ""
             for r in table["row"]
@@ -194,10 +200,37 @@ def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, reasons: dict[in
 
 def _quarantine_note(counts: dict[str, Any]) -> str:
     """' with N of M rows quarantined' next to an approved verdict, so the badge is not read as 'all clean'."""
-    quarantined = int(counts.get("quarantined") or 0)
-    if not quarantined:
-        return ""
-    return f" &nbsp;with {quarantined} of {int(counts.get('rows') or 0)} rows quarantined"
+    quarantined, relabelled = int(counts.get("quarantined") or 0), int(counts.get("relabelled") or 0)
+    rows = int(counts.get("rows") or 0)
+    parts = ([f"{quarantined} of {rows} rows quarantined"] if quarantined else []) + (
+        [f"{relabelled} relabelled"] if relabelled else [])
+    return f" &nbsp;with {' and '.join(parts)}" if parts else ""
+
+
+def _labels_section(labels: dict[str, Any] | None) -> list[str]:
+    """Which labels the trusted model reads as which (the class-confusion table) and what was relabelled."""
+    if not labels:
+        return []
+    column = escape(str(labels.get("column")))
+    out = [f"<h2>Labels of <code>{column}</code>: {int(labels.get('suggested') or 0)} rows the trusted model "
+           "confidently reads as another class</h2>",
+           "<p class='muted'>Each row: the label a batch row carries, the class the model trained on the trusted "
+           "reference is confident of instead, how many rows, and how many of them were flagged. "
+           "<code>scores.parquet</code> and <code>quarantine.parquet</code> hold every row's "
+           "<code>label_quality</code> (the model's probability of its label) and <code>suggested_label</code>.</p>"]
+    table = pd.DataFrame(labels.get("confusion") or [], columns=["given", "suggested", "rows", "flagged"])
+    out.append(_table(table, max_rows=50))
+    done = labels.get("relabelled")
+    if done:
+        out.append(f"<p>Relabelled {int(done['rows'])} quarantined rows in <code>clean.parquet</code> "
+                   "(their only reasons were about the label):</p>")
+        out.append(_table(pd.DataFrame(done.get("changes") or [], columns=["from", "to", "rows"])))
+    elif labels.get("relabel"):
+        out.append("<p class='muted'>Relabelling was on; no quarantined row qualified.</p>")
+    else:
+        out.append("<p class='muted'>Flagged rows were dropped, not relabelled (<code>--relabel</code> or "
+                   "<code>[policy] relabel = true</code> corrects confidently flipped labels instead).</p>")
+    return out
 
 
 def render_report(out_dir: str | Path) -> Path:
@@ -214,13 +247,29 @@ def render_report(out_dir: str | Path) -> Path:
         name = "scores.parquet"
         scores, reasons, histograms = _read_scores(out / name)
         name = "quarantine.parquet"
-        quarantine = pd.read_parquet(out / name) if (out / name).exists() else pd.DataFrame()
+        quarantine = _read_quarantine(out / name)
     except (OSError, ValueError, KeyError) as exc:  # JSON and Arrow errors are ValueErrors
         raise PipelineInputError("data:bad_output_dir", f"cannot re-render the report of {out}: {out / name} is "
                                  f"not a trainguard output ({type(exc).__name__}: {exc})") from exc
     target = out / "report.html"
     atomic_write_bytes(target, render_report_html(summary, scores, quarantine, reasons, histograms=histograms).encode("utf-8"))
     return target
+
+
+def _read_quarantine(path: Path) -> pd.DataFrame:
+    """quarantine.parquet, with the names of the columns trainguard added (``attrs["trainguard_columns"]``)."""
+    if not path.exists():
+        return pd.DataFrame()
+    import pyarrow.parquet as pq
+
+    from pipelines.outputs import ADDED_COLUMNS_KEY
+
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    meta = (table.schema.metadata or {}).get(ADDED_COLUMNS_KEY)
+    if meta:
+        frame.attrs["trainguard_columns"] = json.loads(meta)
+    return frame
 
 
 def _read_scores(path: Path) -> tuple[pd.DataFrame, dict[int, list[str]] | None, list[str] | None]:

@@ -301,4 +301,7 @@ def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str
     release_freed_memory()
     from pipelines.outputs import write_scores
 
-    return str(write_scores(scores, Path(work_dir) / "scores.work.parquet"))
+    label_type = None
+    if scorer.label_column is not None:
+        label_type = pq.read_schema(batch_path).field(scorer.label_column).type
+    return str(write_scores(scores, Path(work_dir) / "scores.work.parquet", label_type))

@@ -41,6 +41,17 @@ def _tail(p: np.ndarray) -> np.ndarray:
     return np.asarray(-np.log(np.clip(1.0 - p, 1e-12, 1.0)))
 
 
+def _class_share(nb_codes: np.ndarray, keep: np.ndarray, n_classes: int) -> np.ndarray:
+    """(rows, classes): each row's share of kept neighbours per class (neighbours of an unknown class, -1,
+    count in the denominator only)."""
+    share = np.zeros((len(nb_codes), n_classes))
+    rows = np.arange(len(nb_codes))
+    for j in range(nb_codes.shape[1]):
+        ok = keep[:, j] & (nb_codes[:, j] >= 0)
+        share[rows[ok], nb_codes[ok, j]] += 1.0  # one (row, class) pair per row and column: no repeats
+    return share / np.maximum(keep.sum(axis=1), 1)[:, None]
+
+
 def _predict_proba_binned(model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
     """``model.predict_proba(X)``, evaluated on the model's own uint8 bins of X: the same numbers (a sample
     goes left at a split iff its bin is at most the split's bin) about 1.7x as fast. Falls back to
@@ -104,18 +115,20 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         codes = np.asarray(codes)
         n = len(codes)
         self.class_share_ = np.bincount(codes, minlength=len(self.classes_)) / max(n, 1)
-        oof = np.zeros(n)
+        oof_proba = np.zeros((n, len(self.classes_)))
+        oof_proba[np.arange(n), codes] = 1.0  # one class, or too few rows to fold: every label is the model's
         folds = min(self.n_folds, n)
-        if len(self.classes_) < 2 or folds < 2:
-            oof[:] = 1.0
-        else:
+        if len(self.classes_) >= 2 and folds >= 2:
             counts = np.bincount(codes)
             splitter: StratifiedKFold | KFold = (
                 StratifiedKFold(folds, shuffle=True, random_state=self.random_state)
                 if counts.min() >= folds else KFold(folds, shuffle=True, random_state=self.random_state)
             )
             for tr, te in splitter.split(X, codes):
-                oof[te] = self._given_proba(self._fit_model(X[tr], codes[tr]), X[te], codes[te])
+                fold_model = self._fit_model(X[tr], codes[tr])
+                if fold_model is not None:  # else a fold of one class: its rows keep their own label's 1.0
+                    oof_proba[te] = self._class_proba(fold_model, X[te])
+        oof = oof_proba[np.arange(n), codes]
         self.model_ = self._fit_model(X, codes) if len(self.classes_) >= 2 else None
         # kNN label disagreement against a bounded reference sample (positions in X_all)
         if neighbor_rows is None:
@@ -138,6 +151,17 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         keep[in_sample & ~own.any(axis=1), -1] = False
         nb_codes = self.nn_codes_[nb]
         disagree = ((nb_codes != codes[:, None]) & keep).sum(axis=1) / np.maximum(keep.sum(axis=1), 1)
+        view = 0.5 * oof_proba + 0.5 * _class_share(nb_codes, keep, len(self.classes_))
+        # confident learning's per-class thresholds: how sure the out-of-fold view is, on average, of a trusted
+        # row's own class; a suggestion must reach its class's value (an unsure class needs less certainty)
+        sums = np.bincount(codes, weights=view[np.arange(n), codes], minlength=len(self.classes_))
+        self.class_threshold_ = np.where(self.class_share_ > 0, sums / np.maximum(np.bincount(
+            codes, minlength=len(self.classes_)), 1), 1.0)
+        # the reference's own rate of confident suggestions per class: natural label noise and classes the
+        # features do not separate; a batch's suggestions count as flips only beyond it (``credible``)
+        natural = self.suggest(view, codes)[0] >= 0
+        self.suggest_rate_ = np.bincount(codes, weights=natural, minlength=len(self.classes_)) / np.maximum(
+            np.bincount(codes, minlength=len(self.classes_)), 1)
         raw_conf = np.maximum(1.0 - oof, CONF_FLOOR)
         self.conf_calibrator_ = EmpiricalCalibrator().fit(raw_conf)
         self.knn_calibrator_ = EmpiricalCalibrator().fit(disagree)
@@ -153,16 +177,13 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         with threadpool_limits(limits=1 if len(codes) < 50_000 else None, user_api="openmp"):
             return self._model(codes).fit(X, codes)
 
-    def _given_proba(self, model: HistGradientBoostingClassifier | None, X: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        if model is None:
-            return np.ones(len(codes))
-        with threadpool_limits(limits=1 if len(codes) < 50_000 else None, user_api="openmp"):
+    def _class_proba(self, model: HistGradientBoostingClassifier, X: np.ndarray) -> np.ndarray:
+        """(rows, classes) probabilities of ``model`` over all of ``classes_`` (0 for a class it never saw)."""
+        with threadpool_limits(limits=1 if len(X) < 50_000 else None, user_api="openmp"):
             proba = _predict_proba_binned(model, X)
-        col = np.searchsorted(model.classes_, codes)
-        col = np.clip(col, 0, len(model.classes_) - 1)
-        known = model.classes_[col] == codes
-        out = np.where(known, proba[np.arange(len(codes)), col], 0.0)
-        return np.asarray(out)
+        out = np.zeros((len(X), len(self.classes_)))
+        out[:, np.asarray(model.classes_, dtype=np.int64)] = proba
+        return out
 
     def _codes(self, keys: np.ndarray) -> np.ndarray:
         """Positions of label keys in ``classes_``; -1 for a label the fit rows never show."""
@@ -175,16 +196,76 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         """(combined p, confident-learning p, kNN-disagreement p, label unseen in the reference) per row.
         ``neighbors``: positions in the kNN vote's reference rows of each row's nearest ones (at least ``k_``
         columns), when the caller already searched them; else they are searched here."""
-        codes = self._codes(label_keys(y))
+        return self._evidence(X, self._codes(label_keys(y)), neighbors)[:4]
+
+    def _evidence(
+        self, X: np.ndarray, codes: np.ndarray, neighbors: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``components`` plus the trusted view of each row's class: (rows, classes), the mean of the model's
+        probabilities and the nearest reference rows' class shares."""
         known = codes >= 0
-        given = self._given_proba(self.model_, X, codes) if len(self.classes_) >= 2 else known.astype(float)
+        if len(self.classes_) >= 2:
+            assert self.model_ is not None
+            proba = self._class_proba(self.model_, X)
+        else:
+            proba = np.ones((len(X), 1))
+        given = np.where(known, proba[np.arange(len(codes)), np.maximum(codes, 0)], 0.0)
         nb = self.nn_.kneighbors(X, n_neighbors=self.k_)[1] if neighbors is None else neighbors[:, : self.k_]
-        disagree = (self.nn_codes_[nb] != codes[:, None]).mean(axis=1)
+        nb_codes = self.nn_codes_[nb]
+        disagree = (nb_codes != codes[:, None]).mean(axis=1)
         p_conf = self.conf_calibrator_.transform(np.maximum(1.0 - given, CONF_FLOOR))
         p_knn = self.knn_calibrator_.transform(disagree)
         p = self.calibrator_.transform(_tail(p_conf) + _tail(p_knn))
         p = np.where(known, p, 1.0)
-        return p, p_conf, p_knn, ~known
+        view = 0.5 * proba + 0.5 * _class_share(nb_codes, np.ones(nb.shape, dtype=bool), len(self.classes_))
+        return p, p_conf, p_knn, ~known, view
+
+    def suggest(self, view: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(suggested class code, label quality) per row from the trusted ``view`` (see ``_evidence``).
+
+        The label quality is the view's probability of the given label (0 for a label the reference never
+        shows); the suggestion is the view's most likely class where it differs from the given label and
+        reaches that class's threshold (``class_threshold_``, confident learning), else -1."""
+        rows = np.arange(len(codes))
+        quality = np.where(codes >= 0, view[rows, np.maximum(codes, 0)], 0.0)
+        best = np.argmax(view, axis=1)
+        sure = (best != codes) & (view[rows, best] >= self.class_threshold_[best])
+        return np.where(sure, best, -1).astype(np.int32), np.clip(quality, 0.0, 1.0)
+
+    def credible(self, suggested: np.ndarray, quality: np.ndarray, keys: np.ndarray, alpha: float) -> np.ndarray:
+        """The batch's suggestions that estimate flipped labels: per given class, only as many as exceed the
+        count the reference's own rate (``suggest_rate_``) reaches with probability ``1 - alpha`` (binomial),
+        the lowest label qualities first; the rest become -1. A batch whose labels are as noisy as the trusted
+        data's keeps none. Rows whose label the reference never shows keep theirs."""
+        codes = self._codes(keys)
+        out = np.where(codes < 0, suggested, -1).astype(np.int32)
+        for c in range(len(self.classes_)):
+            of_class = codes == c
+            rows = np.flatnonzero(of_class & (suggested >= 0))
+            natural = int(binom.ppf(1.0 - alpha, int(of_class.sum()), self.suggest_rate_[c])) if len(rows) else 0
+            if len(rows) > natural:
+                top = rows[np.argsort(quality[rows], kind="stable")[: len(rows) - natural]]
+                out[top] = suggested[top]
+        return out
+
+    def label_values(self, codes: np.ndarray, columns: tuple[pd.Series, ...]) -> np.ndarray:
+        """Class codes as label values (object array, None for -1): each class as the first of ``columns``
+        (e.g. the batch's label column, then the reference's) writes it, so a corrected label keeps the data's
+        own type and spelling."""
+        values = np.full(len(self.classes_), None, dtype=object)
+        for column in columns:
+            uniq, first = np.unique(label_keys(column), return_index=True)
+            if len(uniq) == 0:
+                continue
+            pos = np.clip(np.searchsorted(uniq, self.classes_), 0, len(uniq) - 1)
+            missing = np.array([v is None for v in values])
+            for c in np.flatnonzero(missing & (uniq[pos] == self.classes_)):
+                value = column.iloc[int(first[pos[c]])]
+                values[c] = value.item() if isinstance(value, np.generic) else value
+        out = np.full(len(codes), None, dtype=object)
+        some = codes >= 0
+        out[some] = values[codes[some]]
+        return out
 
     def score_samples(self, X: np.ndarray, y: pd.Series) -> np.ndarray:
         return self.components(X, y)[0]
@@ -193,9 +274,12 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         self, X: np.ndarray, y: pd.Series, neighbors: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
         """Per-row label evidence of one partition: ``_label_p`` (combined), ``_label_conf``, ``_label_knn``
-        and ``_label_unseen`` (see ``components``)."""
-        p, p_conf, p_knn, unseen = self.components(X, y, neighbors)
-        return {"_label_p": p, "_label_conf": p_conf, "_label_knn": p_knn, "_label_unseen": unseen}
+        and ``_label_unseen`` (see ``components``), ``_label_suggested`` and ``_label_quality`` (``suggest``)."""
+        codes = self._codes(label_keys(y))
+        p, p_conf, p_knn, unseen, view = self._evidence(X, codes, neighbors)
+        suggested, quality = self.suggest(view, codes)
+        return {"_label_p": p, "_label_conf": p_conf, "_label_knn": p_knn, "_label_unseen": unseen,
+                "_label_suggested": suggested, "_label_quality": quality}
 
     @staticmethod
     def finding(scorer: RowScorer, cols: Mapping[str, np.ndarray]) -> BatchFinding:

@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "fewer than 1/fp_budget rows)")
     p.add_argument("--label-column", metavar="COL", help="label column (enables label-consistency checks)")
     p.add_argument("--source-column", metavar="COL", help="column naming each row's upstream source")
+    p.add_argument("--relabel", action="store_true", default=None,
+                   help="release rows quarantined only for their label with the label the trusted model is "
+                        "confident of, instead of dropping them (needs --label-column; [policy] relabel)")
     p.add_argument("--config", metavar="FILE", help="TOML config (policy, allowed roots, sources)")
     p.add_argument("--ledger", metavar="URL", help="ledger URL (default $TRAINGUARD_LEDGER or "
                                                    "sqlite:///.trainguard/ledger.db)")
@@ -99,7 +102,7 @@ def _ingest(args: argparse.Namespace) -> int:
     with server.serving() if server is not None else contextlib.nullcontext():
         result = ingest(args.path, source=args.source, reference=args.reference, label_column=args.label_column,
                         source_column=args.source_column, config_path=args.config, ledger_url=args.ledger,
-                        out_dir=args.out, runner=args.runner, dask_address=args.dask_address)
+                        out_dir=args.out, runner=args.runner, dask_address=args.dask_address, relabel=args.relabel)
     for warning in result.get("warnings", []):
         _console.log(f"trainguard: warning: {warning}")
     if args.json:
@@ -120,8 +123,9 @@ def _print_result(result: dict[str, Any]) -> None:
     line = Text(verdict.upper(), style=f"bold {color}")  # the name is text, never markup: "[b]x[/b].csv" stays
     line.append(f" {shown(str(result['source']['uri']))} ({result['source']['digest']})")
     _console.stdout.print(line)
+    relabelled = f", relabelled {counts['relabelled']}" if counts.get("relabelled") else ""
     _console.stdout.print(f"  rows {counts.get('rows')}, flagged {counts.get('flagged')}, "
-                          f"quarantined {counts.get('quarantined')}, clean {counts.get('clean')}")
+                          f"quarantined {counts.get('quarantined')}{relabelled}, clean {counts.get('clean')}")
     for reason in result.get("reasons", [])[:8]:
         _console.stdout.print(f"  - {reason}", markup=False)
     out = Path(result["out_dir"])

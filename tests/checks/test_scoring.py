@@ -35,10 +35,14 @@ def scorer(credit: dict[str, pd.DataFrame]) -> RowScorer:
 
 def _check_contract(out: pd.DataFrame, n: int) -> None:
     assert list(out.columns[:4]) == ["row", "score", "flagged", "reasons"]
-    assert all(c.startswith("score_") for c in out.columns[4:]) and len(out.columns) > 4
+    rest = [c for c in out.columns[4:] if c not in ("label_quality", "suggested_label")]
+    assert all(c.startswith("score_") for c in rest) and rest
+    if "label_quality" in out.columns:  # with a label column: the trusted view of each row's label
+        assert list(out.columns[-2:]) == ["label_quality", "suggested_label"]
+        assert out["label_quality"].between(0.0, 1.0).all()
     assert out["row"].dtype == np.int64 and out["row"].tolist() == list(range(n))
     assert out["score"].dtype == np.float64 and out["flagged"].dtype == bool
-    for col in [c for c in out.columns if c.startswith("score")]:
+    for col in [c for c in out.columns if c.startswith("score") and c != "suggested_label"]:
         assert out[col].between(0.0, 1.0).all(), col
     assert all(isinstance(r, list) and all(isinstance(c, str) for c in r) for r in out["reasons"])
     assert (out["reasons"].map(len)[out["flagged"]] > 0).all(), "every flagged row says why"

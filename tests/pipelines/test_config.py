@@ -59,6 +59,7 @@ poll_seconds = 30
         ({"policy": {"max_quarantined_share": 1.5}}, "config:bad_value"),
         ({"policy": {"max_drift_share": "high"}}, "config:bad_value"),
         ({"policy": {"oops": 1}}, "config:unknown_key"),
+        ({"policy": {"relabel": "yes"}}, "config:bad_value"),
         ({"scoring": {"fp_budget": 0}}, "config:bad_value"),
         ({"partition_rows": 0}, "config:bad_value"),
         ({"allowed_roots": "data"}, "config:bad_value"),
@@ -246,3 +247,9 @@ def test_relative_allowed_roots_are_taken_from_the_working_directory(tmp_path: P
     assert cfg.allowed_roots == (str(work / "data" / "landing"), "s3://bucket/in", "/abs/root")
     monkeypatch.chdir(tmp_path)  # resolved when parsed: a later chdir does not move them
     check_allowed(str(work / "data" / "landing" / "x.csv"), cfg.allowed_roots, base=cfg_dir)
+
+
+def test_relabel_is_off_unless_asked() -> None:
+    assert parse_config({}).policy.relabel is False
+    assert parse_config({"policy": {"relabel": True}}).policy.relabel is True
+    assert parse_config({"policy": {"relabel": True}}).digest() != parse_config({}).digest()  # recorded
