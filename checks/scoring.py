@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from checks._adaptive import adaptive_cut
+from checks._adaptive import choose_cut
 from checks._outliers import _EPS, _combine, outlier_features, outlier_reasons
 from checks._preprocess import TabularPreprocessor
 from checks._scorer_meta import describe_scorer, min_reference_rows, require_class_labels
@@ -298,11 +298,16 @@ class RowScorer:
             score = self._raise_fired(score, [src])
         flagged = score > thr
         reasons: defaultdict[int, list[str]] = defaultdict(list)
-        cut = thr
-        if self.adaptive:  # a significantly contaminated batch: widen the cut to the expected-F1 optimum
-            cut = 1.0 - adaptive_cut(1.0 - np.clip(score, 0.0, 1.0), self.fp_budget)
-            self._widened_reasons(np.flatnonzero((score > cut) & ~flagged), families, cols, p_rows, reasons)
-            flagged |= score > cut
+        cut, mode = thr, "budget"
+        if self.adaptive:  # a significantly contaminated batch: the cut moves to the expected-F1 optimum
+            p_values = 1.0 - np.clip(score, 0.0, 1.0)
+            p_cut, mode = choose_cut(p_values, self.fp_budget)
+            cut = 1.0 - p_cut
+            if mode == "widened":
+                self._widened_reasons(np.flatnonzero((score > cut) & ~flagged), families, cols, p_rows, reasons)
+                flagged |= score > cut
+            elif mode == "narrowed":  # poison concentrated at the smallest p-values (rules still flag their rows)
+                flagged &= p_values < p_cut  # as the budget's own cut: rows at the cut's p-value are out
         if p_rows is not None:
             outlier_reasons(self, cols["_outlier_features"], p_rows, outlier, flagged, reasons)
         for f in findings:
@@ -343,9 +348,20 @@ class RowScorer:
             out["suggested_label"] = self.label_model_.label_values(
                 credible, (batch[self.label_column], self.reference_labels_))
         table = pd.DataFrame(out, copy=False)  # the columns are fresh arrays: no second copy of ~100 bytes a row
+        table.attrs["threshold"] = self._threshold_record(mode, cut)
         if source_table is not None:
             table.attrs["sources"] = source_table.to_dict(orient="records")
         return table
+
+    def _threshold_record(self, mode: str, cut: float) -> dict[str, Any]:
+        """How this batch's cut was set (``scores.parquet``'s metadata, the summary and the report): the budget's
+        score threshold, the cut used and why, and, with a label column, how predictable the trusted labels are
+        (the label doubts are calibrated against that, so noisy labels need more doubt to be flagged)."""
+        record: dict[str, Any] = {"fp_budget": self.fp_budget, "budget_threshold": round(self.threshold_, 6),
+                                  "cut": round(float(cut), 6), "mode": mode}
+        if self.label_model_ is not None:
+            record["label_accuracy_heldout"] = round(float(self.label_model_.heldout_accuracy_), 4)
+        return record
 
     def _widened_reasons(
         self, rows: np.ndarray, families: Mapping[str, np.ndarray], cols: Mapping[str, np.ndarray],

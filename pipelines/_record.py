@@ -98,7 +98,7 @@ def run_summary(ctx: dict[str, Any], decision: Decision, scores: pd.DataFrame, f
         "counts": {"rows": int(len(scores)), "flagged": flagged, "quarantined": int(len(decision.quarantined)),
                    "relabelled": int(len(decision.relabelled)),
                    "clean": int(len(scores) - len(decision.quarantined)) if decision.approved else 0},
-        "labels": ctx.get("labels"),
+        "labels": ctx.get("labels"), "threshold": scores.attrs.get("threshold"),
         "reference": _reference_summary(ref),
         "contract": {"digest": contract["digest"], "origin": contract["origin"]},
         "config_digest": ctx["config"].digest(), "code_version": _code_version(),

@@ -41,13 +41,14 @@ import pyarrow.parquet as pq
 
 from pipelines._relabel import Relabel
 
-__all__ = ["ADDED_COLUMNS_KEY", "OUTPUT_FILES", "atomic_write_bytes", "free_name", "label_array", "quarantine_columns", "write_outputs", "write_scores", "read_scores", "publish", "new_staging", "release_staging",
+__all__ = ["ADDED_COLUMNS_KEY", "THRESHOLD_KEY", "OUTPUT_FILES", "atomic_write_bytes", "free_name", "label_array", "quarantine_columns", "write_outputs", "write_scores", "read_scores", "publish", "new_staging", "release_staging",
            "cleanup_stale_staging"]
 
 OUTPUT_FILES = ("quarantine.parquet", "scores.parquet", "summary.json", "report.html", "clean.parquet")
 _STAGING_PREFIX = ".staging-"
 LOCK_NAME = ".trainguard.lock"
 ADDED_COLUMNS_KEY = b"trainguard.columns"  # quarantine.parquet's metadata: JSON list of the columns it adds
+THRESHOLD_KEY = b"trainguard.threshold"  # scores.parquet's metadata: how the batch's cut was set (JSON)
 
 # absolute staging directory -> descriptor holding its flock, for every live staging of this process
 _held: dict[str, int] = {}
@@ -132,7 +133,11 @@ def _scores_table(scores: pd.DataFrame, label_type: pa.DataType | None = None) -
         cols["label_quality"] = pa.array(scores["label_quality"].to_numpy(dtype=np.float64))
     if "suggested_label" in scores.columns:
         cols["suggested_label"] = label_array(scores["suggested_label"].to_numpy(dtype=object), label_type)
-    return pa.table(cols)
+    table = pa.table(cols)
+    if scores.attrs.get("threshold"):  # how the batch's cut was set (``RowScorer.finalize``)
+        table = table.replace_schema_metadata({THRESHOLD_KEY: json.dumps(scores.attrs["threshold"],
+                                                                         sort_keys=True).encode()})
+    return table
 
 
 def label_array(values: np.ndarray, label_type: pa.DataType | None) -> pa.Array:
@@ -165,6 +170,9 @@ def read_scores(path: Path) -> pd.DataFrame:
         some = np.flatnonzero(col.is_valid().to_numpy(zero_copy_only=False))
         values[some] = col.take(pa.array(some)).to_pylist()
         frame["suggested_label"] = values
+    meta = (table.schema.metadata or {}).get(THRESHOLD_KEY)
+    if meta:
+        frame.attrs["threshold"] = json.loads(meta)
     flagged = np.flatnonzero(frame["flagged"].to_numpy(dtype=bool))
     none: list[str] = []
     column: list[list[str]] = [none] * len(frame)

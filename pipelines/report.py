@@ -121,6 +121,7 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
              *([("relabelled", counts["relabelled"])] if counts.get("relabelled") else []),
              ("clean rows", counts.get("clean")),
              ("reference", (summary.get("reference") or {}).get("digest") or "none (scored on the batch itself)"),
+             *([("threshold", _threshold_text(summary["threshold"]))] if summary.get("threshold") else []),
              ("contract", (summary.get("contract") or {}).get("digest")), ("config", summary.get("config_digest")),
              ("code version", summary.get("code_version"))]
     out += [f"<tr><th>{escape(k)}</th><td><code>{escape(_fmt(v))}</code></td></tr>" for k, v in facts]
@@ -205,6 +206,21 @@ def _quarantine_note(counts: dict[str, Any]) -> str:
     parts = ([f"{quarantined} of {rows} rows quarantined"] if quarantined else []) + (
         [f"{relabelled} relabelled"] if relabelled else [])
     return f" &nbsp;with {' and '.join(parts)}" if parts else ""
+
+
+def _threshold_text(record: dict[str, Any]) -> str:
+    """One line on how the batch's cut was set (``RowScorer.finalize``'s threshold record)."""
+    budget = float(record.get("fp_budget", 0.0))
+    mode = str(record.get("mode"))
+    why = {"budget": f"the false-positive budget's ({budget:g} of trusted rows)",
+           "widened": "widened from the budget's: the batch is significantly contaminated (expected-F1 optimum)",
+           "narrowed": "stricter than the budget's: poison is concentrated at the smallest p-values "
+                       "(expected-F1 optimum; clean rows are flagged at a lower rate)"}.get(mode, mode)
+    text = f"score > {float(record.get('cut', 0.0)):.6g}, {why}"
+    if "label_accuracy_heldout" in record:
+        text += (f"; the trusted model predicts {float(record['label_accuracy_heldout']):.1%} of held-out trusted "
+                 "labels, and label doubts are calibrated against that")
+    return text
 
 
 def _labels_section(labels: dict[str, Any] | None) -> list[str]:

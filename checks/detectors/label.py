@@ -129,6 +129,7 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
                 if fold_model is not None:  # else a fold of one class: its rows keep their own label's 1.0
                     oof_proba[te] = self._class_proba(fold_model, X[te])
         oof = oof_proba[np.arange(n), codes]
+        self.heldout_accuracy_ = float(np.mean(np.argmax(oof_proba, axis=1) == codes)) if n else 1.0
         self.model_ = self._fit_model(X, codes) if len(self.classes_) >= 2 else None
         # kNN label disagreement against a bounded reference sample (positions in X_all)
         if neighbor_rows is None:

@@ -1,4 +1,5 @@
-"""checks._adaptive: the threshold widens only for a significantly contaminated batch, never tightens."""
+"""checks._adaptive: the cut widens only for a significantly contaminated batch and narrows only for poison
+concentrated at the smallest p-values; a clean batch keeps the budget's cut."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checks._adaptive import MAX_CUT, adaptive_cut, contaminated_share
+from checks._adaptive import MAX_CUT, adaptive_cut, choose_cut, contaminated_share, narrowed_cut
 
 
 def test_clean_batches_keep_the_budget() -> None:
@@ -44,3 +45,58 @@ def test_contaminated_batch_widens_towards_the_best_f1() -> None:
 def test_cut_is_never_stricter_than_the_budget(values: list[float], budget: float) -> None:
     cut = adaptive_cut(np.asarray(values, dtype=float), budget)
     assert budget <= cut <= max(budget, MAX_CUT)
+
+
+def test_clean_batches_are_not_narrowed() -> None:
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        p = rng.uniform(size=int(rng.integers(50, 20_000)))
+        assert narrowed_cut(p, 0.01) == 0.01 and narrowed_cut(p, 0.05) == 0.05, seed
+    # discrete p-values (a calibrator's ranks, with ties) are no excess either
+    ranks = (np.random.default_rng(1).integers(1, 501, size=5_000)) / 501
+    assert choose_cut(ranks, 0.01) == (0.01, "budget")
+
+
+def _f1(p: np.ndarray, truth: np.ndarray, cut: float) -> float:
+    flag = p < cut
+    return float(2 * (flag & truth).sum() / (flag.sum() + truth.sum()))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1_000, 8_000), share=st.floats(0.02, 0.1), seed=st.integers(0, 2**16))
+def test_concentrated_poison_narrows_the_cut_and_keeps_it(n: int, share: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k = int(share * n)
+    p = np.concatenate([rng.uniform(size=n - k), rng.uniform(0, 1e-4, size=k)])  # injected outliers: p near 0
+    truth = np.r_[np.zeros(n - k, bool), np.ones(k, bool)]
+    cut, mode = choose_cut(p, 0.01)
+    assert mode == "narrowed" and cut < 0.01
+    assert (p[truth] < cut).mean() >= 0.95  # the poison stays flagged
+    assert (p[~truth] < cut).mean() <= (p[~truth] < 0.01).mean()  # clean rows: fewer than the budget's cut takes
+    assert _f1(p, truth, cut) > _f1(p, truth, 0.01)
+
+
+def test_spread_poison_is_not_narrowed() -> None:
+    rng = np.random.default_rng(3)
+    clean, poison = rng.uniform(size=1800), rng.beta(0.5, 4.0, size=200)  # flipped labels: doubts over [0, 0.6]
+    p = np.concatenate([clean, poison])
+    assert narrowed_cut(p, 0.01) == 0.01
+
+
+def test_scorer_narrows_for_injected_outliers_and_records_how() -> None:
+    import pandas as pd
+
+    from checks.scoring import RowScorer
+
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame(rng.normal(size=(3_000, 4)), columns=list("abcd"))
+    batch = pd.DataFrame(rng.normal(size=(2_000, 4)), columns=list("abcd"))
+    batch.iloc[:80] = rng.normal(8.0, 1.0, size=(80, 4))  # 4% injected far outside the trusted data
+    out = RowScorer(detectors=("iforest", "ecod", "hbos", "knn")).fit(ref).score(batch)
+    flagged = out["flagged"].to_numpy()
+    assert flagged[:80].all()
+    assert flagged[80:].mean() < 0.01  # below the budget's rate on the clean rows
+    record = out.attrs["threshold"]
+    assert record["mode"] == "narrowed" and record["cut"] > record["budget_threshold"] == 0.99
+    clean = RowScorer(detectors=("iforest", "ecod", "hbos", "knn")).fit(ref).score(batch.iloc[80:])
+    assert clean.attrs["threshold"]["mode"] == "budget"

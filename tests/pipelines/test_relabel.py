@@ -174,6 +174,9 @@ def test_without_relabel_rows_are_dropped_and_the_confusion_is_reported(tmp_path
     assert q.schema.field("suggested_label").type == pa.string()
     report = (tmp_path / "out" / "report.html").read_text()
     assert "Labels of <code>animal</code>" in report and "--relabel" in report
+    threshold = result["threshold"]  # how the cut was set, and how predictable the trusted labels are
+    assert threshold["mode"] in ("budget", "widened", "narrowed") and 0.9 < threshold["label_accuracy_heldout"] <= 1
+    assert "label doubts are calibrated" in report and f"score &gt; {threshold['cut']:.6g}" in report
     scores = pq.read_table(tmp_path / "out" / "scores.parquet")
     assert scores.schema.field("label_quality").type == pa.float64()
 
