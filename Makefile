@@ -21,11 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check checks pipelines provenance tests benchmarks
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/python -m ruff check checks pipelines provenance tests benchmarks
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run_all
