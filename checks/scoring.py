@@ -411,7 +411,8 @@ class RowScorer:
         cols = HiddenColumns(partition_scores)
         need = set(self.reference_ids_) | ({"_outlier_features"} if self.row_detectors_ else set())
         if self.label_model_ is not None:
-            need |= {"_label_p", "_label_conf", "_label_knn", "_label_unseen", "_label_suggested", "_label_quality"}
+            need |= {"_label_p", "_label_conf", "_label_knn", "_label_unseen", "_label_suggested", "_label_quality",
+                     "_label_pred"}
         if self._clusters_on():
             need |= {"_dup_exact", "_cell"} | {f"_vh_{j}" for j in range(len(self.cluster_encoders_))}
         if density_on(self):

@@ -5,17 +5,31 @@ nearly all carry one label (a backdoor trigger stamped on rows relabelled to its
 batch rows, all with one label, that the trusted label model finds inconsistent (clean-label collisions,
 relabelled clusters). Both need a label column and a reference.
 
+A single value is a candidate trigger when the batch holds it far more often than the reference's rate predicts
+(Poisson tail below ``TAIL_P``) and ``PURITY`` of its batch rows carry one label. That alone is no evidence of
+poison: the reference is a sample too, so among the thousands of values a wide batch holds, a few that the
+reference happens to lack turn up in the batch a dozen times (spambase's word frequencies, records that repeat),
+and their rows can be of one label by chance. So a candidate fires only with one more piece of evidence:
+- its rows carry labels the trusted label model doubts (rows relabelled to a target): the mean calibrated label p
+  of its distinct records exceeds the trusted held-out rows' mean by ``DOUBT_Z`` standard errors; or
+- its enrichment is beyond what sampling explains: if batch and reference were drawn alike, each distinct record
+  holding the value would be a batch record with probability (batch records) / (all records); the binomial tail
+  of its batch count, times the number of values tested (Bonferroni), is below ``EXCHANGEABLE_P`` (a trigger the
+  label model cannot judge, e.g. a weak model on noisy labels).
+A value pair needs a median label p of ``DOUBT``. Each row names at most ``scorer.top_features`` triggers (the most
+significant): a row repeating a record holds all of its rare values at once, and naming them all says no more.
+
 Per-row inputs come from the partitions (``partition_columns``): a 32-bit hash of each feature value, the
 feature's reference bin (for value pairs) and the coarse grid cell; ``backdoor_finding`` tests them over the batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import poisson
+from scipy.stats import binom, poisson
 
 from checks.detectors._batch import BatchFinding
 from checks.detectors.duplicates import count_in, group_ids
@@ -30,6 +44,8 @@ MIN_ROWS = 5  # a trigger or a dense group has at least this many batch rows
 PURITY = 0.8  # share of a trigger value's batch rows that carry its dominant label
 RARE = 0.005  # a trigger value (or pair) is held by at most this share of the reference rows
 DOUBT = 0.8  # median label-model suspicion a trigger pair's rows must reach (relabelled rows)
+DOUBT_Z = 3.09  # standard errors by which a trigger value's mean label doubt exceeds the trusted rows' (p ~ 1e-3)
+EXCHANGEABLE_P = 1e-3  # family-wise binomial tail of a value's batch share of its distinct records
 PAIR_P = 1e-6  # family-wise Poisson tail for the enrichment of a value pair
 LIFT = 4.0  # a trigger pair holds at least this many times the batch rows the reference predicts
 PAIR_RARE = 0.001  # a trigger pair is held by at most this share of the reference rows
@@ -119,17 +135,41 @@ def backdoor_finding(
     scorer: RowScorer, n: int, cols: Mapping[str, np.ndarray], codes: np.ndarray, label_p: np.ndarray | None = None
 ) -> BatchFinding:
     """Trigger values, trigger pairs and dense doubted groups, from the partition columns and label codes."""
-    ref = scorer.reference_X_
-    n_ref = max(len(ref), 1)
-    n_cls = int(codes.max()) + 1 if len(codes) else 1
     score = np.zeros(n)
     fires = np.zeros(n, dtype=bool)
     reasons: dict[int, list[str]] = {}
+    evidence: dict[int, list[tuple[float, str]]] = {}  # per row: (tail, trigger code) of every trigger it holds
+    ref_distinct = _distinct_reference(scorer)
+    _single_values(scorer, cols, codes, label_p, ref_distinct, score, fires, evidence)
+    _value_pairs(scorer, cols, codes, ref_distinct, score, fires, evidence, label_p)
+    for i, found in evidence.items():
+        reasons[i] = ["cluster:backdoor"] + [code for _, code in sorted(found)[: max(scorer.top_features, 1)]]
+    if label_p is not None:
+        _dense_groups(scorer, cols["_cell"], codes, label_p, score, fires, reasons)
+    for key in reasons:
+        reasons[key] = list(dict.fromkeys(reasons[key]))
+    return BatchFinding("cluster", score, fires, "cluster:backdoor", reasons)
+
+
+def _single_values(
+    scorer: RowScorer, cols: Mapping[str, np.ndarray], codes: np.ndarray, label_p: np.ndarray | None,
+    ref_distinct: np.ndarray, score: np.ndarray, fires: np.ndarray, evidence: dict[int, list[tuple[float, str]]],
+) -> None:
+    """Feature values rare in the reference, enriched in the batch, nearly all of one label, and either doubted
+    by the label model or enriched beyond sampling (see the module docstring)."""
+    n = len(codes)
+    ref = scorer.reference_X_
+    n_ref = max(len(ref), 1)
+    n_cls = int(codes.max()) + 1 if n else 1
     names = scorer.preprocessor_.feature_names_
     rows_s = _sample(n, scorer.random_state)
-    for j in range(_n_features(scorer)):
-        col = cols[f"_vh_{j}"]
-        vals, cnt = _frequent_values(col, rows_s, max(MIN_ROWS, 0.002 * n))
+    candidates = [(j, cols[f"_vh_{j}"]) for j in range(_n_features(scorer))]
+    frequent = [_frequent_values(col, rows_s, max(MIN_ROWS, 0.002 * n)) for _, col in candidates]
+    n_tests = max(sum(len(vals) for vals, _ in frequent), 1)
+    records = np.asarray(cols["_dup_exact"])
+    doubted = _doubt_test(scorer, label_p, records)
+    beyond_sampling = _exchangeable_test(records, ref_distinct, n_tests)
+    for (j, col), (vals, cnt) in zip(candidates, frequent, strict=True):
         if vals.size == 0:
             continue
         ref_cnt = count_in(vals, value_hash(ref[:, j]))
@@ -139,23 +179,68 @@ def backdoor_finding(
             rows = np.flatnonzero(col == v)
             lab = np.bincount(codes[rows], minlength=n_cls)
             top = int(np.argmax(lab))
-            if lab[top] / len(rows) >= PURITY:
-                hit = rows[codes[rows] == top]
-                fires[hit] = True
-                score[hit] = np.maximum(score[hit], min(1.0, -np.log10(t + 1e-300) / 30))
-                for i in hit:
-                    reasons.setdefault(int(i), []).extend(["cluster:backdoor", f"cluster:backdoor:feature={names[j]}"])
-    _value_pairs(scorer, cols, codes, score, fires, reasons, label_p)
-    if label_p is not None:
-        _dense_groups(scorer, cols["_cell"], codes, label_p, score, fires, reasons)
-    for key in reasons:
-        reasons[key] = list(dict.fromkeys(reasons[key]))
-    return BatchFinding("cluster", score, fires, "cluster:backdoor", reasons)
+            if lab[top] / len(rows) < PURITY:
+                continue
+            hit = rows[codes[rows] == top]
+            if doubted(hit) or beyond_sampling(rows, j, v):
+                _fire(hit, float(t), f"cluster:backdoor:feature={names[j]}", score, fires, evidence)
+
+
+def _fire(
+    rows: np.ndarray, tail: float, code: str, score: np.ndarray, fires: np.ndarray,
+    evidence: dict[int, list[tuple[float, str]]],
+) -> None:
+    """Rows of one trigger (a value or a value pair) fire, scored by its enrichment tail; the code is kept
+    with its tail so that each row's reasons can name its most significant triggers only."""
+    fires[rows] = True
+    score[rows] = np.maximum(score[rows], min(1.0, -np.log10(tail + 1e-300) / 30))
+    for i in rows:
+        evidence.setdefault(int(i), []).append((tail, code))
+
+
+def _doubt_test(
+    scorer: RowScorer, label_p: np.ndarray | None, records: np.ndarray
+) -> Callable[[np.ndarray], bool]:
+    """Whether a candidate trigger's rows (positions) carry labels the trusted model doubts: the mean calibrated
+    label p of its distinct records (``records``: exact-duplicate ids; a repeated record is one piece of
+    evidence) exceeds the trusted held-out rows' mean by ``DOUBT_Z`` standard errors. Without a label model no
+    candidate is doubted."""
+    model = getattr(scorer, "label_model_", None)
+    if label_p is None or model is None:
+        return lambda rows: False
+    held = np.asarray(model.heldout_p_, dtype=np.float64)
+    mean0, sd0 = float(held.mean()), max(float(held.std()), 1e-6)
+
+    def doubted(rows: np.ndarray) -> bool:
+        distinct = rows[np.unique(records[rows], return_index=True)[1]]
+        z = (float(label_p[distinct].mean()) - mean0) * np.sqrt(len(distinct)) / sd0
+        return bool(z >= DOUBT_Z)
+
+    return doubted
+
+
+def _exchangeable_test(
+    records: np.ndarray, ref_distinct: np.ndarray, n_tests: int
+) -> Callable[[np.ndarray, int, np.uint32], bool]:
+    """Whether a value of feature ``j`` held by batch ``rows`` is enriched beyond what drawing batch and reference
+    alike explains: among the distinct records holding it, the batch's count has a binomial tail (at the batch's
+    share of all distinct records), times ``n_tests``, below ``EXCHANGEABLE_P``."""
+    share: list[float] = []  # the batch's share of distinct records, counted on first use
+
+    def beyond(rows: np.ndarray, j: int, value: np.uint32) -> bool:
+        if not share:
+            n_batch = len(np.unique(records))
+            share.append(n_batch / max(n_batch + len(ref_distinct), 1))
+        k = len(np.unique(records[rows]))
+        in_ref = int(count_in(np.asarray([value]), value_hash(ref_distinct[:, j]))[0])
+        return bool(binom.sf(k - 1, k + in_ref, share[0]) * n_tests < EXCHANGEABLE_P)
+
+    return beyond
 
 
 def _value_pairs(
-    scorer: RowScorer, cols: Mapping[str, np.ndarray], codes: np.ndarray, score: np.ndarray, fires: np.ndarray,
-    reasons: dict[int, list[str]], label_p: np.ndarray | None = None,
+    scorer: RowScorer, cols: Mapping[str, np.ndarray], codes: np.ndarray, ref: np.ndarray, score: np.ndarray,
+    fires: np.ndarray, evidence: dict[int, list[tuple[float, str]]], label_p: np.ndarray | None = None,
 ) -> None:
     """Conjunctions of two feature values (or bins) that the reference (almost) never shows but that hold many
     batch rows of one label: a two-feature trigger whose single values are common."""
@@ -167,7 +252,6 @@ def _value_pairs(
     sample = _sample(n, scorer.random_state)
     # count distinct rows: natural repeats of whole records (spam corpora, logs) are not an enriched trigger
     sample = sample[np.sort(np.unique(cols["_dup_exact"][sample], return_index=True)[1])]
-    ref = _distinct_reference(scorer)
     n_ref = max(len(ref), 1)
     encs = scorer.cluster_encoders_
     ref_codes = [enc.codes(ref[:, j]).astype(np.int64) for j, enc in enumerate(encs)]
@@ -208,11 +292,7 @@ def _value_pairs(
                 rows = np.flatnonzero((batch_codes[a] == cell // kb) & (batch_codes[b] == cell % kb) & (codes == top))
                 if label_p is not None and np.median(label_p[rows]) < DOUBT:
                     continue  # the trusted label model finds these labels plausible: a natural pattern
-                fires[rows] = True
-                score[rows] = np.maximum(score[rows], min(1.0, -np.log10(t + 1e-300) / 30))
-                code = f"cluster:backdoor:features={names[a]},{names[b]}"
-                for i in rows:
-                    reasons.setdefault(int(i), []).extend(["cluster:backdoor", code])
+                _fire(rows, float(t), f"cluster:backdoor:features={names[a]},{names[b]}", score, fires, evidence)
 
 
 def _dense_groups(

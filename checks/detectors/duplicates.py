@@ -2,8 +2,12 @@
 
 Exact groups share a hash of the preprocessed features; near-duplicate groups share a cell of a grid over the
 robust-scaled features (two grids offset by half a cell, so close points on a cell border still meet).
-A group fires when its labels conflict with the reference's (or the group's own majority, with no reference
-rows in it) and when the batch holds far more copies of one point than the reference's rate predicts (a flood).
+A group fires when its labels conflict and when the batch holds far more copies of one point than the reference's
+rate predicts (a flood). In a group whose copies carry different labels, the copies quarantined are those whose
+label differs from the group's expected label: the majority of the group's reference rows when it has some, else
+the trusted label model's view of the group (``trusted_view``: the class it prefers for the group's rows, else the
+label it finds most plausible among those the group carries), else the group's strict batch majority. So the copy
+whose label the trusted model agrees with goes through and every other copy is quarantined, whatever their order.
 A conflict means something only where labels are locally consistent: on a grid whose reference groups disagree
 with their own majority label for more than ``MAX_NATURAL_CONFLICT`` of their rows (noisy labels, or labels the
 features do not determine), conflicting labels are ordinary and that grid's conflict rule stays silent.
@@ -90,7 +94,10 @@ def duplicate_finding(
     scorer: RowScorer, n: int, ids_by_grid: Mapping[str, np.ndarray], labels: np.ndarray | None,
     label_p: np.ndarray | None = None,
 ) -> BatchFinding:
-    """Duplicate and flood findings from the batch's per-row group ids (``partition_ids``) and label keys."""
+    """Duplicate and flood findings from the batch's per-row group ids (``partition_ids``) and label keys.
+
+    ``ids_by_grid`` is the partitions' hidden columns: the ``_dup_*`` ids and, when the label model wrote them, its
+    per-row view (see ``trusted_view``); ``label_p`` is the calibrated label doubt, the fallback view."""
     n_ref = max(len(scorer.reference_X_), 1)
     fires = np.zeros(n, dtype=bool)
     score = np.zeros(n)
@@ -99,6 +106,8 @@ def duplicate_finding(
         None if scorer.reference_labels_ is None or not scorer.has_reference_
         else label_keys(scorer.reference_labels_)
     )
+
+    preferred, doubt = trusted_view(scorer, ids_by_grid, label_p)
 
     def add(rows: np.ndarray, code: str, strength: np.ndarray | float) -> None:
         fires[rows] = True
@@ -134,9 +143,9 @@ def duplicate_finding(
             continue
         if ref_labels is not None and natural_conflict(ref_ids, ref_labels) > MAX_NATURAL_CONFLICT:
             continue
-        doubt = None if label_p is None else label_p[dup]
         trusted_ids = ref_ids if scorer.has_reference_ else np.zeros(0, dtype=np.uint64)
-        conflict = _conflicts(ids[dup], labels[dup], trusted_ids, ref_labels, doubt)
+        conflict = _conflicts(ids[dup], labels[dup], trusted_ids, ref_labels,
+                              None if doubt is None else doubt[dup], None if preferred is None else preferred[dup])
         if conflict.any():
             add(np.flatnonzero(dup)[conflict], "duplicate:conflicting_label", 0.8)
     for key in list(reasons):
@@ -159,12 +168,60 @@ def natural_conflict(ids: np.ndarray, labels: np.ndarray, min_conflicting: int =
     return 0.0 if disagreeing < min_conflicting else disagreeing / len(shared)
 
 
+def trusted_view(
+    scorer: RowScorer, cols: Mapping[str, np.ndarray], label_p: np.ndarray | None,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(the label the trusted label model prefers for each row, None where it names none; each row's doubt of its
+    own label, lower = more plausible), from the label model's hidden columns where it writes them.
+
+    The preferred class is ``_label_pred`` (the model's most likely class, a code into ``label_model_.classes_``,
+    for every row), else ``_label_suggested`` (that class only where it differs from the given label and the model
+    is sure of it, -1 elsewhere). The doubt is ``1 - _label_quality`` (the trusted view's probability of the given
+    label, the view that names the suggested class) where written, else the calibrated label p: among copies of one
+    point the view's probability ranks their labels as its suggestions do, while the calibrated p sums two
+    separately calibrated tails (model and neighbours) and can put a label the view rejects first."""
+    model = getattr(scorer, "label_model_", None)
+    if model is None:
+        return None, label_p
+    classes = np.asarray(model.classes_, dtype=object)
+    preferred = None
+    for name in ("_label_pred", "_label_suggested"):
+        if name in cols:
+            code = np.asarray(cols[name], dtype=np.int64)
+            named = (code >= 0) & (code < len(classes))
+            preferred = np.full(len(code), None, dtype=object)
+            preferred[named] = classes[code[named]]
+            break
+    if "_label_quality" in cols:
+        return preferred, 1.0 - np.asarray(cols["_label_quality"], dtype=np.float64)
+    return preferred, label_p
+
+
+def _strict_top(frame: pd.DataFrame, value: str) -> pd.Series:
+    """Per group id, the label with the strictly highest ``value`` (NaN where two labels tie)."""
+    ranked = frame.sort_values(["id", value], ascending=[True, False])
+    first = ranked.groupby("id").head(1).set_index("id")
+    second = ranked.groupby("id")[value].apply(lambda s: s.iloc[1] if len(s) > 1 else -np.inf)
+    return first["label"].where(first[value] > second.reindex(first.index))
+
+
+def _view_major(frame: pd.DataFrame) -> pd.Series:
+    """Per group id, the class the trusted model prefers for most of the group's rows that it names one for."""
+    named = frame.dropna(subset=["preferred"])
+    if named.empty:
+        return pd.Series(dtype=object)
+    votes = named.groupby(["id", "preferred"]).size().rename("n").reset_index()
+    return _strict_top(votes.rename(columns={"preferred": "label"}), "n")
+
+
 def _conflicts(
     ids: np.ndarray, labels: np.ndarray, ref_ids: np.ndarray, ref_labels: np.ndarray | None,
-    doubt: np.ndarray | None = None,
+    doubt: np.ndarray | None = None, preferred: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows whose label disagrees with their group's reference majority, else with the label the trusted label
-    model doubts least in the group (``doubt``), else with the group's strict batch majority."""
+    """Rows of a group with several labels (or with reference rows) whose label differs from the group's expected
+    label: its reference majority, else the class the trusted model prefers for the group (``preferred``, per
+    row, None where unnamed), else the label it doubts least in the group (``doubt``), else the group's strict
+    batch majority. Without an expected label (a tie) every row of a mixed group conflicts."""
     frame = pd.DataFrame({"id": ids, "label": labels})
     frame = frame.astype({"label": object})
     if ref_labels is not None and len(ref_ids):
@@ -175,17 +232,16 @@ def _conflicts(
     ref_major = ref.groupby("id")["label"].agg(lambda s: s.value_counts().index[0]) if len(ref) else pd.Series()
     if doubt is not None:
         frame["doubt"] = doubt
-        mean_doubt = frame.groupby(["id", "label"])["doubt"].mean().rename("n").reset_index()
-        mean_doubt["n"] = -mean_doubt["n"]  # the least doubted label ranks first
-        batch_counts = mean_doubt
+        scores = frame.groupby(["id", "label"])["doubt"].mean().rename("n").reset_index()
+        scores["n"] = -scores["n"]  # the least doubted label ranks first
     else:
-        batch_counts = frame.groupby(["id", "label"]).size().rename("n").reset_index()
-    top = batch_counts.sort_values(["id", "n"], ascending=[True, False])
-    # a batch majority counts only when it is strict (no tie with another label)
-    first = top.groupby("id").head(1).set_index("id")
-    second = top.groupby("id")["n"].apply(lambda s: s.iloc[1] if len(s) > 1 else 0)
-    batch_major = first["label"].where(first["n"] > second.reindex(first.index).fillna(0))
-    major = ref_major.reindex(frame["id"].unique()) if len(ref_major) else pd.Series(index=frame["id"].unique(), dtype=object)
+        scores = frame.groupby(["id", "label"]).size().rename("n").reset_index()
+    batch_major = _strict_top(scores, "n")
+    groups = frame["id"].unique()
+    major = ref_major.reindex(groups) if len(ref_major) else pd.Series(index=groups, dtype=object)
+    if preferred is not None:
+        frame["preferred"] = preferred
+        major = major.combine_first(_view_major(frame).reindex(groups))
     major = major.combine_first(batch_major)
     expect = frame["id"].map(major)
     n_labels = frame.groupby("id")["label"].transform("nunique")

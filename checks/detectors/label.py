@@ -275,12 +275,15 @@ class LabelModel(BaseEstimator):  # type: ignore[misc]
         self, X: np.ndarray, y: pd.Series, neighbors: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
         """Per-row label evidence of one partition: ``_label_p`` (combined), ``_label_conf``, ``_label_knn``
-        and ``_label_unseen`` (see ``components``), ``_label_suggested`` and ``_label_quality`` (``suggest``)."""
+        and ``_label_unseen`` (see ``components``), ``_label_suggested`` and ``_label_quality`` (``suggest``), and
+        ``_label_pred``, the trusted view's most likely class (a code into ``classes_``; -1 with one class)."""
         codes = self._codes(label_keys(y))
         p, p_conf, p_knn, unseen, view = self._evidence(X, codes, neighbors)
         suggested, quality = self.suggest(view, codes)
+        preferred = np.argmax(view, axis=1).astype(np.int32) if len(self.classes_) >= 2 else np.full(len(X), -1,
+                                                                                                  np.int32)
         return {"_label_p": p, "_label_conf": p_conf, "_label_knn": p_knn, "_label_unseen": unseen,
-                "_label_suggested": suggested, "_label_quality": quality}
+                "_label_suggested": suggested, "_label_quality": quality, "_label_pred": preferred}
 
     @staticmethod
     def finding(scorer: RowScorer, cols: Mapping[str, np.ndarray]) -> BatchFinding:
