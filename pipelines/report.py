@@ -1,7 +1,11 @@
 """report.html: one self-contained page (no scripts, no external files) rendered from an output directory.
 
 It is rebuilt from ``summary.json``, ``scores.parquet`` and ``quarantine.parquet`` alone, so
-``trainguard report OUT`` can re-render it at any time. Example::
+``trainguard report OUT`` can re-render it at any time. The page is the Jinja2 template
+``pipelines/templates/report.html.j2`` rendered with autoescape on: this module only gathers plain values
+(strings, numbers, tables of strings) and every one of them is escaped where the template outputs it. The only
+markup that is not the templates' own text is that of ``svg_histogram``, which renders the ``histogram`` macro
+of ``macros.html.j2`` (so its title is escaped there too). Example::
 
     >>> from pipelines.report import svg_histogram
     >>> svg_histogram([0.1, 0.2, 0.9], [False, False, True], title="score").startswith("<svg")
@@ -12,31 +16,60 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from html import escape
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from jinja2 import Environment, PackageLoader, StrictUndefined
 
 __all__ = ["render_report", "render_report_html", "svg_histogram"]
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#1b1f24;padding:0 1em}
-h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd}
-.verdict{display:inline-block;padding:.35em .9em;border-radius:6px;font-weight:700;color:#fff;font-size:1.1em}
-.approved{background:#1a7f37}.rejected{background:#cf222e}.override{background:#9a6700}
-table{border-collapse:collapse;margin:.6em 0;font-size:13px}
-th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#f6f8fa} td.num{text-align:right;font-variant-numeric:tabular-nums}
-code{font-size:12px;background:#f6f8fa;padding:1px 4px;border-radius:3px;word-break:break-all}
-.hists{display:flex;flex-wrap:wrap;gap:12px} .muted{color:#57606a} .bad{color:#cf222e;font-weight:600}
-"""
+
+@cache
+def _env() -> Environment:
+    """The templates of ``pipelines/templates``, autoescaped; an undefined name is an error, not a blank."""
+    return Environment(loader=PackageLoader("pipelines", "templates"), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+
+
+class _Bar(NamedTuple):
+    """One bin of a histogram: its x, its range of scores, its counts and the heights of its two stacks."""
+
+    x: float
+    lo: float
+    hi: float
+    ok: int
+    bad: int
+    y_ok: float
+    h_ok: float
+    h_bad: float
+
+
+class _Histogram(NamedTuple):
+    """What the ``histogram`` macro draws (all numbers but ``title``)."""
+
+    title: str
+    width: int
+    height: int
+    left: int
+    right: int
+    base: int
+    top: int
+    top_y: int
+    bar_width: float
+    bars: list[_Bar]
+    ticks: list[tuple[float, float]]
 
 
 def svg_histogram(values: Sequence[float] | np.ndarray, flagged: Sequence[bool] | np.ndarray, *,
                   title: str, bins: int = 20, width: int = 320, height: int = 150) -> str:
-    """An inline SVG histogram of scores in [0, 1], flagged rows stacked in red over the others."""
+    """An inline SVG histogram of scores in [0, 1], flagged rows stacked in red over the others.
+
+    The SVG is a ``markupsafe.Markup`` (a ``str``): ``render_report_html`` puts it in the page as it is, while a
+    plain string passed as a histogram would be escaped like any other value.
+    """
     v = np.clip(np.nan_to_num(np.asarray(values, dtype=float), nan=0.0), 0.0, 1.0)
     f = np.asarray(flagged, dtype=bool)
     edges = np.linspace(0.0, 1.0, bins + 1)
@@ -46,44 +79,41 @@ def svg_histogram(values: Sequence[float] | np.ndarray, flagged: Sequence[bool] 
     pad_l, pad_b, pad_t = 34, 18, 18
     w, h = width - pad_l - 6, height - pad_b - pad_t
     bw = w / bins
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="{escape(title)} histogram">',
-             f'<text x="{pad_l}" y="12" font-size="12" font-weight="600">{escape(title)}</text>']
+    bars = []
     for i in range(bins):
-        x = pad_l + i * bw
-        h_ok = h * ok[i] / top
-        h_bad = h * bad[i] / top
-        y_ok = pad_t + h - h_ok
-        if ok[i]:
-            parts.append(f'<rect x="{x:.1f}" y="{y_ok:.1f}" width="{bw - 1:.1f}" height="{h_ok:.1f}" fill="#8c959f">'
-                         f'<title>{edges[i]:.2f}-{edges[i + 1]:.2f}: {ok[i]} rows</title></rect>')
-        if bad[i]:
-            parts.append(f'<rect x="{x:.1f}" y="{y_ok - h_bad:.1f}" width="{bw - 1:.1f}" height="{h_bad:.1f}" '
-                         f'fill="#cf222e"><title>{edges[i]:.2f}-{edges[i + 1]:.2f}: {bad[i]} flagged</title></rect>')
-    base = pad_t + h
-    parts.append(f'<line x1="{pad_l}" y1="{base}" x2="{pad_l + w}" y2="{base}" stroke="#57606a"/>')
-    parts.append(f'<text x="{pad_l - 4}" y="{pad_t + 8}" font-size="10" text-anchor="end">{top}</text>')
-    parts.append(f'<text x="{pad_l - 4}" y="{base}" font-size="10" text-anchor="end">0</text>')
-    for t in (0.0, 0.5, 1.0):
-        parts.append(f'<text x="{pad_l + t * w:.1f}" y="{height - 4}" font-size="10" text-anchor="middle">{t:g}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        h_ok = float(h * ok[i] / top)
+        bars.append(_Bar(x=pad_l + i * bw, lo=float(edges[i]), hi=float(edges[i + 1]), ok=int(ok[i]), bad=int(bad[i]),
+                         y_ok=pad_t + h - h_ok, h_ok=h_ok, h_bad=float(h * bad[i] / top)))
+    hist = _Histogram(title=title, width=width, height=height, left=pad_l, right=pad_l + w, base=pad_t + h, top=top,
+                      top_y=pad_t + 8, bar_width=bw - 1, bars=bars, ticks=[(pad_l + t * w, t) for t in (0.0, 0.5, 1.0)])
+    svg: str = _env().get_template("macros.html.j2").module.histogram(hist)  # type: ignore[attr-defined]  # Markup
+    return svg
 
 
-def _table(df: pd.DataFrame, *, max_rows: int = 200) -> str:
+class _Cell(NamedTuple):
+    text: str
+    num: bool  # right-aligned
+
+
+class _Table(NamedTuple):
+    """A table for the ``table`` macro: column names, rows of cells, and how many rows were left out."""
+
+    columns: list[str]
+    rows: list[list[_Cell]]
+    more: int
+
+
+def _table(df: pd.DataFrame, *, max_rows: int = 200) -> _Table | None:
+    """The first ``max_rows`` rows of ``df`` as text (None when it is empty: the page says "none")."""
     if df.empty:
-        return '<p class="muted">none</p>'
-    head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
-    body = []
-    for rec in df.head(max_rows).itertuples(index=False):
-        cells = []
-        for val in rec:
-            num = isinstance(val, int | float | np.integer | np.floating) and not isinstance(val, bool)
-            text = f"{val:.4g}" if isinstance(val, float | np.floating) else _fmt(val)
-            cells.append(f'<td class="num">{escape(text)}</td>' if num else f"<td>{escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    more = f'<p class="muted">... {len(df) - max_rows} more</p>' if len(df) > max_rows else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+        return None
+    rows = [[_cell(val) for val in rec] for rec in df.head(max_rows).itertuples(index=False)]
+    return _Table([str(c) for c in df.columns], rows, max(0, len(df) - max_rows))
+
+
+def _cell(val: Any) -> _Cell:
+    num = isinstance(val, int | float | np.integer | np.floating) and not isinstance(val, bool)
+    return _Cell(f"{val:.4g}" if isinstance(val, float | np.floating) else _fmt(val), num)
 
 
 def _fmt(val: Any) -> str:
@@ -101,20 +131,11 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
 
     ``scores`` may leave out its ``reasons`` column when ``reasons`` maps the most suspicious rows to theirs.
     With ``histograms`` (the SVGs of ``svg_histogram`` for ``score`` and each ``score_*`` column) ``scores`` only
-    needs the most suspicious rows: ``row``, ``score`` and ``flagged``.
+    needs the most suspicious rows: ``row``, ``score`` and ``flagged``. Only ``svg_histogram``'s SVGs are put in as
+    markup; any other string given as a histogram is escaped and shown as text, like every value of the data.
     """
     src = summary.get("source", {})
-    verdict = str(summary.get("verdict", "rejected"))
     counts = summary.get("counts", {})
-    out: list[str] = [
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>trainguard: {escape(str(src.get('name', '')))} {escape(verdict)}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>trainguard ingestion report: {escape(str(src.get('name', '')))}</h1>",
-        f'<p><span class="verdict {escape(verdict)}">{escape(verdict.upper())}</span>{_quarantine_note(counts)}</p>',
-        *(f'<p class="warning">warning: {escape(str(w))}</p>' for w in summary.get("warnings") or []),
-        "<table>",
-    ]
     facts = [("source", src.get("uri")), ("digest", src.get("digest")), ("format", src.get("format")),
              ("rows", counts.get("rows")), ("flagged", counts.get("flagged")),
              ("quarantined", counts.get("quarantined")),
@@ -124,42 +145,30 @@ def render_report_html(summary: dict[str, Any], scores: pd.DataFrame, quarantine
              *([("threshold", _threshold_text(summary["threshold"]))] if summary.get("threshold") else []),
              ("contract", (summary.get("contract") or {}).get("digest")), ("config", summary.get("config_digest")),
              ("code version", summary.get("code_version"))]
-    out += [f"<tr><th>{escape(k)}</th><td><code>{escape(_fmt(v))}</code></td></tr>" for k, v in facts]
-    out.append("</table>")
-    if summary.get("error"):
-        err = summary["error"]
-        out.append(f'<p class="bad">Input refused: {escape(str(err.get("message")))} '
-                   f'(<code>{escape(str(err.get("code")))}</code>)</p>')
-    out.append("<h2>Reasons</h2><ul>" + "".join(f"<li>{escape(str(r))}</li>" for r in summary.get("reasons", []))
-               + "</ul>")
+    err = summary.get("error")
     checks = summary.get("checks", {})
-    out.append("<h2>Policy checks</h2>")
-    out.append(_table(pd.DataFrame([{"check": k, "passed": bool(v.get("passed")),
-                                     "details": ", ".join(f"{a}={b}" for a, b in v.items() if a != "passed")}
-                                    for k, v in checks.items()])))
     failures = summary.get("failures", {})
-    out.append(f"<h2>Contract failures ({failures.get('total', 0)})</h2>")
-    out.append(_table(pd.DataFrame(failures.get("by_check", []))))
     drift = pd.DataFrame(summary.get("drift", []))
     if "drifted" in drift.columns:  # drifted columns first, then the table's own order
         drift = drift.sort_values("drifted", ascending=False, kind="stable")
-    n_drifted = int(drift["drifted"].astype(bool).sum()) if "drifted" in drift.columns else 0
-    out.append(f"<h2>Drift against the reference ({n_drifted} of {len(drift)} tests drifted)</h2>")
-    out.append(_table(drift))
-    out += _labels_section(summary.get("labels"))
-    out.append("<h2>Score histograms</h2><p class='muted'>grey: kept rows, red: flagged rows</p><div class='hists'>")
-    if histograms is not None:
-        out += list(histograms)
-    elif not scores.empty:
-        flagged = scores["flagged"].to_numpy(dtype=bool)
-        for col in _histogram_columns(scores.columns):
-            out.append(svg_histogram(scores[col].to_numpy(dtype=float), flagged, title=col))
-    out.append("</div>")
-    out.append("<h2>Most suspicious rows</h2>")
-    out.append(_suspicious(scores, quarantine, reasons))
-    out.append("<p class='muted'>Row numbers are 0-based positions in the source file. "
-               "Verify this run with <code>trainguard ledger show DIGEST</code>.</p></body></html>")
-    return "\n".join(out)
+    if histograms is None:
+        histograms = [] if scores.empty else [
+            svg_histogram(scores[col].to_numpy(dtype=float), scores["flagged"].to_numpy(dtype=bool), title=col)
+            for col in _histogram_columns(scores.columns)]
+    page = _env().get_template("report.html.j2").render(
+        name=str(src.get("name", "")), verdict=str(summary.get("verdict", "rejected")),
+        quarantine_note=_quarantine_note(counts), warnings=[str(w) for w in summary.get("warnings") or []],
+        facts=[(k, _fmt(v)) for k, v in facts],
+        error={"message": str(err.get("message")), "code": str(err.get("code"))} if err else None,
+        reasons=[str(r) for r in summary.get("reasons", [])],
+        checks=_table(pd.DataFrame([{"check": k, "passed": bool(v.get("passed")),
+                                     "details": ", ".join(f"{a}={b}" for a, b in v.items() if a != "passed")}
+                                    for k, v in checks.items()])),
+        failures_total=str(failures.get("total", 0)), failures=_table(pd.DataFrame(failures.get("by_check", []))),
+        drifted=int(drift["drifted"].astype(bool).sum()) if "drifted" in drift.columns else 0,
+        drift_tests=len(drift), drift=_table(drift), labels=_labels(summary.get("labels")),
+        histograms=list(histograms), scored=not scores.empty, suspicious=_suspicious(scores, quarantine, reasons))
+    return page
 
 
 _TOP_K = 25
@@ -179,9 +188,10 @@ def _top_rows(scores: pd.DataFrame, k: int = _TOP_K) -> pd.DataFrame:
 
 
 def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, reasons: dict[int, list[str]] | None,
-                k: int = _TOP_K) -> str:
+                k: int = _TOP_K) -> _Table | None:
+    """The ``k`` most suspicious rows with their reasons and, when quarantined, their values."""
     if scores.empty:
-        return '<p class="muted">no rows were scored</p>'
+        return None
     top = _top_rows(scores, k)
     table = top[["row", "score", "flagged"]].copy()
     table["reasons"] = top["reasons"] if "reasons" in top.columns else [
@@ -199,13 +209,12 @@ def _suspicious(scores: pd.DataFrame, quarantine: pd.DataFrame, reasons: dict[in
     return _table(table.reset_index(drop=True), max_rows=k)
 
 
-def _quarantine_note(counts: dict[str, Any]) -> str:
-    """' with N of M rows quarantined' next to an approved verdict, so the badge is not read as 'all clean'."""
+def _quarantine_note(counts: dict[str, Any]) -> list[str]:
+    """'N of M rows quarantined' and 'K relabelled', said next to an approved verdict."""
     quarantined, relabelled = int(counts.get("quarantined") or 0), int(counts.get("relabelled") or 0)
     rows = int(counts.get("rows") or 0)
-    parts = ([f"{quarantined} of {rows} rows quarantined"] if quarantined else []) + (
+    return ([f"{quarantined} of {rows} rows quarantined"] if quarantined else []) + (
         [f"{relabelled} relabelled"] if relabelled else [])
-    return f" &nbsp;with {' and '.join(parts)}" if parts else ""
 
 
 def _threshold_text(record: dict[str, Any]) -> str:
@@ -223,30 +232,18 @@ def _threshold_text(record: dict[str, Any]) -> str:
     return text
 
 
-def _labels_section(labels: dict[str, Any] | None) -> list[str]:
-    """Which labels the trusted model reads as which (the class-confusion table) and what was relabelled."""
+def _labels(labels: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The labels section: the class-confusion table (which labels the trusted model reads as which) and what
+    was relabelled (None: no label column)."""
     if not labels:
-        return []
-    column = escape(str(labels.get("column")))
-    out = [f"<h2>Labels of <code>{column}</code>: {int(labels.get('suggested') or 0)} rows the trusted model "
-           "confidently reads as another class</h2>",
-           "<p class='muted'>Each row: the label a batch row carries, the class the model trained on the trusted "
-           "reference is confident of instead, how many rows, and how many of them were flagged. "
-           "<code>scores.parquet</code> and <code>quarantine.parquet</code> hold every row's "
-           "<code>label_quality</code> (the model's probability of its label) and <code>suggested_label</code>.</p>"]
-    table = pd.DataFrame(labels.get("confusion") or [], columns=["given", "suggested", "rows", "flagged"])
-    out.append(_table(table, max_rows=50))
+        return None
     done = labels.get("relabelled")
-    if done:
-        out.append(f"<p>Relabelled {int(done['rows'])} quarantined rows in <code>clean.parquet</code> "
-                   "(their only reasons were about the label):</p>")
-        out.append(_table(pd.DataFrame(done.get("changes") or [], columns=["from", "to", "rows"])))
-    elif labels.get("relabel"):
-        out.append("<p class='muted'>Relabelling was on; no quarantined row qualified.</p>")
-    else:
-        out.append("<p class='muted'>Flagged rows were dropped, not relabelled (<code>--relabel</code> or "
-                   "<code>[policy] relabel = true</code> corrects confidently flipped labels instead).</p>")
-    return out
+    return {"column": str(labels.get("column")), "suggested": int(labels.get("suggested") or 0),
+            "confusion": _table(pd.DataFrame(labels.get("confusion") or [],
+                                             columns=["given", "suggested", "rows", "flagged"]), max_rows=50),
+            "done": bool(done), "relabelled": int(done["rows"]) if done else 0,
+            "changes": _table(pd.DataFrame(done.get("changes") or [], columns=["from", "to", "rows"])) if done else None,
+            "relabel": bool(labels.get("relabel"))}
 
 
 def render_report(out_dir: str | Path) -> Path:

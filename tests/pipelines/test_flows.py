@@ -317,7 +317,8 @@ def test_a_data_column_named_like_a_quarantine_column_is_kept(tmp_path: Path, da
     assert result["counts"]["quarantined"] > 0 and result["ledger"]
     q = pd.read_parquet(tmp_path / "out" / "quarantine.parquet")
     assert list(q.columns) == [*batch.columns, *[f"trainguard_{c}" if c == name else c
-                                                 for c in ("row", "score", "reasons")]]
+                                                 for c in ("row", "score", "reasons")],
+                               "suggested_label", "label_quality"]  # with a label column
     rows = q[f"trainguard_{name}" if name == "row" else "row"].to_numpy()
     pd.testing.assert_frame_equal(q[list(batch.columns)], batch.iloc[rows].reset_index(drop=True))
     assert "Most suspicious rows" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")

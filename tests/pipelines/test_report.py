@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -132,3 +133,123 @@ def test_report_of_a_damaged_output_dir_is_bad_input_naming_the_file(tmp_path, c
     (tmp_path / "summary.json").write_text("[1, 2]", encoding="utf-8")
     assert main(["report", str(tmp_path)]) == 2
     assert not (tmp_path / "report.html").exists()
+
+
+# Issue #16: the page is rendered from Jinja2 templates with autoescape; data never becomes markup.
+_SCRIPT = "<script>alert(1)</script>"
+_ATTR = "\"'><img src=x onerror=alert(1)>"
+_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "span", "table", "thead", "tbody", "tr",
+         "th", "td", "code", "ul", "li", "div", "svg", "text", "rect", "line"}  # every tag the templates write
+
+
+class _Page(HTMLParser):
+    """The tags, attributes and text of a page, as a browser's tokenizer reads them."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: set[str] = set()
+        self.attrs: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.add(tag)
+        self.attrs += attrs
+
+    handle_startendtag = handle_starttag
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _assert_only_escaped(html: str, *hostile: str) -> _Page:
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    for text in hostile:
+        assert text not in html
+    page = _Page(html)
+    assert page.tags <= _TAGS, page.tags - _TAGS
+    assert not [name for name, _ in page.attrs if name.startswith("on") or name == "src"]  # text inside values only
+    return page
+
+
+def _hostile_summary(h1: str = _SCRIPT, h2: str = _ATTR) -> dict:
+    summary = _summary()
+    summary.update(
+        source={"name": h1 + h2, "uri": h2, "digest": h1, "format": h2}, verdict=h2, warnings=[h1, h2],
+        reasons=[h1, h2], checks={h1: {"passed": False, h2: h1}}, failures={"total": h1, "by_check": [{h1: h2}]},
+        drift=[{"column": h1, "test": h2, "drifted": True}], error={"code": h1, "message": h2},
+        reference={"digest": h1}, contract={"digest": h2}, config_digest=h1, code_version=h2,
+        threshold={"mode": h1, "cut": 0.5, "fp_budget": 0.01},
+        labels={"column": h2, "suggested": 1, "confusion": [{"given": h1, "suggested": h2, "rows": 1, "flagged": 1}],
+                "relabelled": {"rows": 1, "changes": [{"from": h2, "to": h1, "rows": 1}]}})
+    return summary
+
+
+def test_hostile_data_appears_only_escaped() -> None:
+    scores = _scores()
+    scores["reasons"] = [[_SCRIPT], [_ATTR], [_SCRIPT, _ATTR], [], []]
+    scores["score_" + _ATTR] = 0.5  # a column name becomes a histogram's title (text and aria-label)
+    q = pd.DataFrame({_SCRIPT: [_ATTR, "x"], _ATTR: [_SCRIPT, "y"], "row": [2, 3], "score": [0.95, 0.9],
+                      "reasons": [[_SCRIPT], [_ATTR]]})
+    html = render_report_html(_hostile_summary(), scores, q)
+    page = _assert_only_escaped(html, _SCRIPT, _ATTR)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&#34;&#39;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    shown = "".join(page.text)  # still shown, as text: in the facts, reasons, tables, values, labels, histograms
+    assert shown.count(_SCRIPT) >= 15 and shown.count(_ATTR) >= 15
+    assert f"{_SCRIPT}={_ATTR}" in shown  # a quarantined row's values
+    assert ("aria-label", f"score_{_ATTR} histogram") in page.attrs
+
+
+def test_hostile_output_dir_rerenders_escaped(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import pyarrow.parquet as pq
+
+    from pipelines.outputs import _scores_table
+    from pipelines.report import render_report
+
+    scores = _scores()
+    scores["reasons"] = [[_SCRIPT], [_ATTR], [], [], []]
+    (tmp_path / "summary.json").write_text(json.dumps(_hostile_summary()), encoding="utf-8")
+    pq.write_table(_scores_table(scores), tmp_path / "scores.parquet")
+    pd.DataFrame({_ATTR: [_SCRIPT], "row": [2], "score": [0.95], "reasons": [[_SCRIPT]]}).to_parquet(
+        tmp_path / "quarantine.parquet")
+    html = render_report(tmp_path).read_text(encoding="utf-8")
+    _assert_only_escaped(html, _SCRIPT, _ATTR)
+    assert f"{_ATTR}={_SCRIPT}".replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace(
+        '"', "&#34;").replace("'", "&#39;") in html
+
+
+_MARKUPISH = st.text(max_size=30) | st.text(st.sampled_from(list("<>\"'&=/ abimg")), max_size=30)
+
+
+@given(_MARKUPISH, _MARKUPISH)
+def test_any_text_is_shown_as_text_never_as_markup(a: str, b: str) -> None:
+    html = render_report_html(_hostile_summary(a, b), _scores(), pd.DataFrame())
+    page = _assert_only_escaped(html)
+    shown = "".join(page.text)
+    assert shown.count("warning: ") == 2  # each warning is its own paragraph, whatever it says
+
+
+def test_histograms_are_markup_only_when_svg_histogram_made_them() -> None:
+    svg = svg_histogram([0.5], [True], title=_ATTR)
+    _assert_only_escaped(svg, _ATTR)
+    html = render_report_html(_summary(), _scores(), pd.DataFrame(), histograms=[svg, "<svg onload=alert(1)>"])
+    assert svg in html and "&lt;svg onload=alert(1)&gt;" in html  # a plain string is escaped like any other value
+    _assert_only_escaped(html)
+
+
+def test_templates_ship_as_package_data() -> None:
+    """The package-data patterns in pyproject.toml match every template (issue #16: they matched nothing)."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"][
+        "package-data"]["pipelines"]
+    templates = sorted((root / "pipelines" / "templates").iterdir())
+    assert {t.name for t in templates} >= {"report.html.j2", "macros.html.j2"}
+    shipped = {p for pattern in patterns for p in (root / "pipelines").glob(pattern)}
+    assert [t for t in templates if t not in shipped] == []
