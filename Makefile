@@ -19,13 +19,13 @@ demo: $(STAMP)
 	$(BIN)/python -m pipelines.demo
 
 test: $(STAMP)
-	$(BIN)/python -m ruff check checks pipelines provenance tests benchmarks
+	$(BIN)/python -m ruff check checks pipelines provenance reasons tests benchmarks
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/python -m ruff check checks pipelines provenance tests benchmarks
+	$(BIN)/python -m ruff check checks pipelines provenance reasons tests benchmarks
 	$(BIN)/python -m mypy
 	$(BIN)/lint-imports
 

@@ -2,33 +2,26 @@
 
 ``ChecksConfigError`` means the user's contract or config is wrong; ``ChecksDataError`` means the data is bad.
 Both map to exit code 2 in the CLI. Every error carries ``code`` (a stable reason code such as
-``data:empty_file``), ``message`` (one sentence naming the file, column or row) and ``exit_code``.
+``data:empty_file``, catalogued in ``reasons.catalogue``), ``message`` (one sentence naming the file, column or
+row) and ``exit_code``; all subclass ``reasons.errors.TrainguardError``.
 """
 
 from __future__ import annotations
 
+from reasons.errors import ConfigError, InputError, TrainguardError
+
 __all__ = ["ChecksError", "ChecksConfigError", "ChecksDataError"]
 
 
-class ChecksError(Exception):
-    """Base error of ``checks``."""
-
-    exit_code: int = 2
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+class ChecksError(TrainguardError):
+    """Base error of ``checks`` (``code``, ``message``, ``exit_code`` 2: see ``reasons.errors``)."""
 
 
-class ChecksConfigError(ChecksError):
+class ChecksConfigError(ChecksError, ConfigError):
     """The contract, the detector parameters or the config are wrong (fix the config)."""
 
 
-class ChecksDataError(ChecksError):
+class ChecksDataError(ChecksError, InputError):
     """The data cannot be checked as given (fix the data): empty, unreadable, wrong encoding..."""
 
 

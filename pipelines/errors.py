@@ -2,37 +2,28 @@
 
 ``PipelineConfigError``: the TOML config or the command line is wrong. ``PipelineInputError``: the dataset
 cannot be ingested (missing, unreadable, malformed, a pickle offered as data, outside the allowed roots).
-``BatchRejected`` is not a crash: the policy rejected the batch (exit 1).
+``BatchRejected`` is not a crash: the policy rejected the batch (exit 1). All subclass
+``reasons.errors.TrainguardError``; codes are catalogued in ``reasons.catalogue``.
 """
 
 from __future__ import annotations
 
+from reasons.errors import ConfigError, InputError, RefusedError, TrainguardError
+
 __all__ = ["PipelineError", "PipelineConfigError", "PipelineInputError", "BatchRejected"]
 
 
-class PipelineError(Exception):
-    """Base error of ``pipelines``."""
-
-    exit_code: int = 2
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+class PipelineError(TrainguardError):
+    """Base error of ``pipelines`` (``code``, ``message``, ``exit_code`` 2: see ``reasons.errors``)."""
 
 
-class PipelineConfigError(PipelineError):
+class PipelineConfigError(PipelineError, ConfigError):
     """The config file or the command line is wrong."""
 
 
-class PipelineInputError(PipelineError):
+class PipelineInputError(PipelineError, InputError):
     """The input dataset cannot be read as data."""
 
 
-class BatchRejected(PipelineError):
-    """The policy rejected the batch; the ledger has a ``rejected`` entry for it."""
-
-    exit_code = 1
+class BatchRejected(PipelineError, RefusedError):
+    """The policy rejected the batch; the ledger has a ``rejected`` entry for it (exit 1)."""

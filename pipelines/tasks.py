@@ -18,21 +18,22 @@ from prefect import task
 
 from pipelines import _preload, reading
 from pipelines._memory import release_freed_memory
-from pipelines.errors import PipelineConfigError, PipelineError, PipelineInputError
+from pipelines.errors import PipelineConfigError, PipelineInputError
+from reasons.errors import TrainguardError
 
 __all__ = ["stage_input", "read_batch", "check_contract", "check_drift", "fit_scorer", "score_partition",
            "finalize_scores", "load_frame", "partition_count"]
 
 
 def _retry_unless_ours(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry transient failures only; trainguard, checks and provenance errors are final."""
+    """Retry transient failures only; trainguard's errors (checks, pipelines, provenance: any
+    ``TrainguardError``) are final, decided by class."""
     try:
         state.result()
-    except (PipelineError, ImportError):  # a missing package (an fsspec backend) stays missing on the second try
+    except (TrainguardError, ImportError):  # a missing package (an fsspec backend) stays missing on the second try
         return False
-    except Exception as exc:  # noqa: BLE001 - classify any failure
-        mod = type(exc).__module__
-        return not (mod.startswith("checks") or mod.startswith("provenance"))
+    except Exception:  # noqa: BLE001 - anything else (OSError and the like) may be transient
+        return True
     return True
 
 

@@ -1,10 +1,13 @@
 """Errors raised by ``provenance``: a reason code plus one user-facing sentence.
 
 Exit codes follow docs/design.md: 1 refused (not approved, rejected), 2 bad input or config, 3 ledger integrity failure.
-``LedgerIntegrityError`` says what was expected and what was found, and which entry is bad.
+``LedgerIntegrityError`` says what was expected and what was found, and which entry is bad. All subclass
+``reasons.errors.TrainguardError``; codes are catalogued in ``reasons.catalogue``.
 """
 
 from __future__ import annotations
+
+from reasons.errors import ConfigError, InputError, IntegrityError, RefusedError, TrainguardError
 
 __all__ = [
     "ProvenanceError",
@@ -15,38 +18,24 @@ __all__ = [
 ]
 
 
-class ProvenanceError(Exception):
-    """Base error of ``provenance``."""
-
-    exit_code: int = 2
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
+class ProvenanceError(TrainguardError):
+    """Base error of ``provenance`` (``code``, ``message``, ``exit_code`` 2: see ``reasons.errors``)."""
 
 
-class ProvenanceConfigError(ProvenanceError):
+class ProvenanceConfigError(ProvenanceError, ConfigError):
     """Ledger URL, keys or trusted-keys file are wrong (fix the config)."""
 
 
-class ProvenanceInputError(ProvenanceError):
+class ProvenanceInputError(ProvenanceError, InputError):
     """The file or digest given cannot be used (missing file, malformed digest)."""
 
 
-class NotApprovedError(ProvenanceError):
-    """The gate refuses: no approving, verifiable entry names these bytes."""
-
-    exit_code = 1
+class NotApprovedError(ProvenanceError, RefusedError):
+    """The gate refuses: no approving, verifiable entry names these bytes (exit 1)."""
 
 
-class LedgerIntegrityError(ProvenanceError):
-    """Verification failed: the ledger, a proof or a signature does not check out (fail closed)."""
-
-    exit_code = 3
+class LedgerIntegrityError(ProvenanceError, IntegrityError):
+    """Verification failed: the ledger, a proof or a signature does not check out (fail closed; exit 3)."""
 
     def __init__(
         self,
