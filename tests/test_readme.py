@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from pathlib import Path
 
+import click
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: str = "trainguard") -> list[str]:
+def _commands(group: click.Group, prefix: str = "trainguard") -> list[str]:
     out = []
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                out.append(f"{prefix} {name}")
-                out += _commands(sub, f"{prefix} {name}")
+    for name, sub in group.commands.items():
+        out.append(f"{prefix} {name}")
+        if isinstance(sub, click.Group):
+            out += _commands(sub, f"{prefix} {name}")
     return out
 
 

@@ -6,7 +6,6 @@ Heavy imports live inside the handlers so ``trainguard gate`` costs the hashing 
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import re
@@ -14,117 +13,97 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
+
 from pipelines.cli import _console
+from pipelines.cli._click import Args, argument, command, group, option
 
 __all__ = ["register"]
 
-_RAW = argparse.RawDescriptionHelpFormatter
+_LEDGER_HELP = "ledger URL (default $TRAINGUARD_LEDGER or sqlite:///.trainguard/ledger.db)"
+_TRUSTED_HELP = "file of trusted base64 public keys (default $TRAINGUARD_TRUSTED_KEYS, else the ledger's own key)"
 
 
-def _add(sub: Any, name: str, help_: str, example: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(
-        name, help=help_, description=help_, epilog=f"Example: {example}", formatter_class=_RAW
-    )
-    return parser
-
-
-def _common(p: argparse.ArgumentParser, *, trusted: bool = True, nested: bool = False) -> None:
-    """The options every audit command takes. ``nested``: a subcommand of a command that takes them too, so a
-    value given before the subcommand (``keys --ledger X show``) is kept, not reset to the default."""
-    keep: dict[str, Any] = {"default": argparse.SUPPRESS} if nested else {}
-    p.add_argument("--ledger", metavar="URL", help="ledger URL (default $TRAINGUARD_LEDGER or sqlite:///.trainguard/ledger.db)",
-                   **keep)
+def _common(*, trusted: bool = True) -> list[click.Parameter]:
+    """The options every audit command takes (a subcommand of ``keys`` inherits those given before it)."""
+    params = [option("--ledger", metavar="URL", help=_LEDGER_HELP)]
     if trusted:
-        p.add_argument("--trusted-keys", metavar="FILE",
-                       help="file of trusted base64 public keys (default $TRAINGUARD_TRUSTED_KEYS, else the ledger's own key)",
-                       **keep)
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout", **keep)
+        params.append(option("--trusted-keys", metavar="FILE", help=_TRUSTED_HELP))
+    return [*params, option("--json", is_flag=True, help="print one JSON document on stdout")]
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add this module's commands to the ``trainguard`` parser."""
-    p = _add(sub, "gate", "Refuse a dataset unless its exact bytes carry an approving, provable ledger entry.",
-             "trainguard gate outputs/clean.parquet --json")
-    p.add_argument("path", metavar="PATH", help="file or directory that training is about to read")
-    p.add_argument("--checkpoint", metavar="FILE", help="a checkpoint signed earlier (e.g. saved from a previous "
-                   "gate's --json 'checkpoint'): refuse unless the ledger still extends it (rollback check)")
-    _common(p)
-    p.set_defaults(func=_gate)
+def _target() -> click.Argument:
+    return argument("target", "DIGEST|PATH", "sha256:<hex> digest, or a file to hash")
 
-    p = _add(sub, "approve", "Append a signed override approving a digest (or a file's digest).",
-             'trainguard approve sha256:ab12... --reason "reviewed by data owner" --approver-key approver.key')
-    p.add_argument("target", metavar="DIGEST|PATH", help="sha256:<hex> digest, or a file to hash")
-    p.add_argument("--reason", required=True, help="why the data is approved despite the checks")
-    p.add_argument("--approver-key", metavar="PATH", help="approver's private key (default: the ledger signing key)")
-    p.add_argument("--actor", help="who approves (default: the current user)")
-    _common(p, trusted=False)
-    p.set_defaults(func=_approve)
 
-    led = _add(sub, "ledger", "Audit the provenance ledger: verify, log, show, prove, export.",
-               "trainguard ledger verify --json")
-    lsub = led.add_subparsers(dest="ledger_command", metavar="SUBCOMMAND", required=True)
-    p = _add(lsub, "verify", "Recompute every leaf, chain link, Merkle node, root and signature (exit 3 when bad).",
-             "trainguard ledger verify --checkpoint audit-2024-06/checkpoint.json")
-    p.add_argument("--bundle", metavar="DIR", help="verify an exported bundle instead (no database, no network)")
-    p.add_argument("--checkpoint", metavar="FILE", action="append", default=[],
-                   help="an earlier exported checkpoint the ledger must still contain (catches truncation)")
-    p.add_argument("--all-signatures", action="store_true", help="also check the signature of every stored checkpoint")
-    _common(p)
-    p.set_defaults(func=_verify)
+def register(root: click.Group) -> None:
+    """Add this module's commands to the ``trainguard`` command group."""
+    command(root, "gate", _gate, summary="Refuse a dataset unless its exact bytes carry an approving, provable "
+            "ledger entry.", example="trainguard gate outputs/clean.parquet --json", params=[
+                argument("path", "PATH", "file or directory that training is about to read"),
+                option("--checkpoint", metavar="FILE", help="a checkpoint signed earlier (e.g. saved from a "
+                       "previous gate's --json 'checkpoint'): refuse unless the ledger still extends it (rollback "
+                       "check)"),
+                *_common()])
+    command(root, "approve", _approve, summary="Append a signed override approving a digest (or a file's digest).",
+            example='trainguard approve sha256:ab12... --reason "reviewed by data owner" --approver-key approver.key',
+            params=[
+                _target(),
+                option("--reason", required=True, metavar="TEXT", help="why the data is approved despite the checks"),
+                option("--approver-key", metavar="PATH", help="approver's private key (default: the ledger signing "
+                       "key)"),
+                option("--actor", metavar="NAME", help="who approves (default: the current user)"),
+                *_common(trusted=False)])
 
-    p = _add(lsub, "log", "List entries, newest first, filtered by source, verdict and time.",
-             "trainguard ledger log --source vendor-a --verdict rejected --since 2024-06-01")
-    p.add_argument("--source", help="only entries of this source")
-    p.add_argument("--verdict", choices=("approved", "rejected", "quarantined", "override", "error"),
-                   help="only this verdict")
-    p.add_argument("--since", help="only entries at or after this RFC 3339 time or date")
-    p.add_argument("--until", help="only entries at or before this RFC 3339 time or date")
-    p.add_argument("--limit", type=_positive_int, default=None, help="at most this many entries")
-    _common(p, trusted=False)
-    p.set_defaults(func=_log)
-
-    p = _add(lsub, "show", "Print one entry (by index or digest) with its inclusion proof.",
-             "trainguard ledger show 12")
-    p.add_argument("which", metavar="N|DIGEST", help="entry index, or a sha256 digest it names")
-    _common(p)
-    p.set_defaults(func=_show)
-
-    p = _add(lsub, "prove", "Print the inclusion proof of the newest entry naming DIGEST (docs/design.md format).",
-             "trainguard ledger prove sha256:ab12... --json > proof.json")
-    p.add_argument("target", metavar="DIGEST|PATH", help="sha256:<hex> digest, or a file to hash")
-    _common(p)
-    p.set_defaults(func=_prove)
-
-    p = _add(lsub, "export", "Verify, then write entries (JSONL), the latest checkpoint and public keys to DIR.",
-             "trainguard ledger export --out audit-2024-06/")
-    p.add_argument("--out", required=True, metavar="DIR", help="bundle directory to write")
-    _common(p)
-    p.set_defaults(func=_export)
+    led = group(root, "ledger", summary="Audit the provenance ledger: verify, log, show, prove, export.",
+                example="trainguard ledger verify --json")
+    command(led, "verify", _verify, summary="Recompute every leaf, chain link, Merkle node, root and signature (exit "
+            "3 when bad).", example="trainguard ledger verify --checkpoint audit-2024-06/checkpoint.json", params=[
+                option("--bundle", metavar="DIR", help="verify an exported bundle instead (no database, no network)"),
+                option("--checkpoint", metavar="FILE", multiple=True, help="an earlier exported checkpoint the "
+                       "ledger must still contain (catches truncation)"),
+                option("--all-signatures", is_flag=True, help="also check the signature of every stored checkpoint"),
+                *_common()])
+    command(led, "log", _log, summary="List entries, newest first, filtered by source, verdict and time.",
+            example="trainguard ledger log --source vendor-a --verdict rejected --since 2024-06-01", params=[
+                option("--source", metavar="NAME", help="only entries of this source"),
+                option("--verdict", type=click.Choice(["approved", "rejected", "quarantined", "override", "error"]),
+                       help="only this verdict"),
+                option("--since", metavar="TIME", help="only entries at or after this RFC 3339 time or date"),
+                option("--until", metavar="TIME", help="only entries at or before this RFC 3339 time or date"),
+                option("--limit", type=click.IntRange(min=1), metavar="N", help="at most this many entries"),
+                *_common(trusted=False)])
+    command(led, "show", _show, summary="Print one entry (by index or digest) with its inclusion proof.",
+            example="trainguard ledger show 12",
+            params=[argument("which", "N|DIGEST", "entry index, or a sha256 digest it names"), *_common()])
+    command(led, "prove", _prove, summary="Print the inclusion proof of the newest entry naming DIGEST "
+            "(docs/design.md format).", example="trainguard ledger prove sha256:ab12... --json > proof.json",
+            params=[_target(), *_common()])
+    command(led, "export", _export, summary="Verify, then write entries (JSONL), the latest checkpoint and public "
+            "keys to DIR.", example="trainguard ledger export --out audit-2024-06/", params=[
+                option("--out", required=True, metavar="DIR", help="bundle directory to write"), *_common()])
 
     from pipelines.cli import ledger_cmd
 
-    ledger_cmd.register(lsub, _add, _common)
+    ledger_cmd.register(led, _common)
 
-    keys = _add(sub, "keys", "Generate or show Ed25519 keys (public keys print as base64 of the raw 32 bytes).",
-                "trainguard keys generate --out approver.key")
-    _common(keys)
-    keys.set_defaults(func=_keys_show, key=None)  # plain `trainguard keys` shows the ledger's keys
-    ksub = keys.add_subparsers(dest="keys_command", metavar="SUBCOMMAND")
-    p = _add(ksub, "generate", "Write a new private key (mode 0600) and print its public key.",
-             "trainguard keys generate --out approver.key")
-    p.add_argument("--out", metavar="PATH", help="where to write the key (default: the ledger signing key path)")
-    _common(p, trusted=False, nested=True)
-    p.set_defaults(func=_keys_generate)
-    p = _add(ksub, "show", "Print the public key of a private key file, or the ledger's signing and trusted keys.",
-             "trainguard keys show --key approver.key")
-    p.add_argument("--key", metavar="PATH", help="private key file (default: the ledger signing key)")
-    _common(p, nested=True)
-    p.set_defaults(func=_keys_show)
-    ledger_cmd.register_keys(ksub, _add, _common)
+    # plain `trainguard keys` shows the ledger's keys; its subcommands inherit the options given before them
+    keys = group(root, "keys", summary="Generate or show Ed25519 keys (public keys print as base64 of the raw 32 "
+                 "bytes).", example="trainguard keys generate --out approver.key", params=_common(),
+                 handler=_keys_show, defaults={"key": None})
+    command(keys, "generate", _keys_generate, summary="Write a new private key (mode 0600) and print its public "
+            "key.", example="trainguard keys generate --out approver.key", inherit=True, params=[
+                option("--out", metavar="PATH", help="where to write the key (default: the ledger signing key path)"),
+                *_common(trusted=False)])
+    command(keys, "show", _keys_show, summary="Print the public key of a private key file, or the ledger's signing "
+            "and trusted keys.", example="trainguard keys show --key approver.key", inherit=True, params=[
+                option("--key", metavar="PATH", help="private key file (default: the ledger signing key)"),
+                *_common()])
+    ledger_cmd.register_keys(keys, _common)
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: Args) -> Any:
     from provenance.ledger import open_ledger
 
     return open_ledger(args.ledger, trusted_keys=getattr(args, "trusted_keys", None), create=False)
@@ -141,13 +120,6 @@ def _digest_of(target: str) -> str:
         raise ProvenanceInputError("input:missing_file",
                                    f"{target} is neither an existing file nor a sha256:<hex> digest")
     return parse_digest(target)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _time_bound(text: str | None, *, end: bool) -> str | None:
@@ -169,7 +141,7 @@ def _time_bound(text: str | None, *, end: bool) -> str | None:
 
 
 # --- handlers ------------------------------------------------------------------------------------------------
-def _gate(args: argparse.Namespace) -> int:
+def _gate(args: Args) -> int:
     from provenance.errors import NotApprovedError, ProvenanceError
     from provenance.gate import judge
     from provenance.hashing import path_digest
@@ -204,7 +176,7 @@ def _gate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _approve(args: argparse.Namespace) -> int:
+def _approve(args: Args) -> int:
     from provenance.errors import NotApprovedError
     from provenance.gate import append_override, decide
     from provenance.ledger import open_ledger
@@ -238,7 +210,7 @@ def _approve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
+def _verify(args: Args) -> int:
     from provenance.bundle import read_checkpoint, verify_bundle
 
     earlier = [read_checkpoint(p) for p in args.checkpoint]
@@ -264,7 +236,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log(args: argparse.Namespace) -> int:
+def _log(args: Args) -> int:
     with _open(args) as led:
         rows = led.log(source=args.source, verdict=args.verdict, since=_time_bound(args.since, end=False),
                        until=_time_bound(args.until, end=True), limit=args.limit)
@@ -295,7 +267,7 @@ def _summary(idx: int, st: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _show(args: argparse.Namespace) -> int:
+def _show(args: Args) -> int:
     with _open(args) as led:
         if args.which.isdigit():
             proof = led.record(int(args.which)).proof()
@@ -311,7 +283,7 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _prove(args: argparse.Namespace) -> int:
+def _prove(args: Args) -> int:
     with _open(args) as led:
         proof = led.prove(_digest_of(args.target))
     if args.json:
@@ -323,7 +295,7 @@ def _prove(args: argparse.Namespace) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace) -> int:
+def _export(args: Args) -> int:
     from provenance.bundle import export_bundle
 
     with _open(args) as led:
@@ -335,7 +307,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keys_generate(args: argparse.Namespace) -> int:
+def _keys_generate(args: Args) -> int:
     from provenance import config
     from provenance.signing import generate_private_key, key_id, public_key_b64, write_private_key
 
@@ -369,7 +341,7 @@ def _keys_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _keys_show(args: argparse.Namespace) -> int:
+def _keys_show(args: Args) -> int:
     from provenance import config
     from provenance.errors import ProvenanceConfigError
     from provenance.signing import key_id, load_private_key, public_key_b64

@@ -6,17 +6,17 @@ off the terminal unless ``TRAINGUARD_DEBUG`` is set; trainguard prints progress 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 from pathlib import Path
 from typing import Any
 
+import click
+
 from pipelines.cli import _console
+from pipelines.cli._click import Args, argument, command, option
 
 __all__ = ["register", "quiet_prefect"]
-
-_RAW = argparse.RawDescriptionHelpFormatter
 
 
 def quiet_prefect() -> None:
@@ -31,55 +31,54 @@ def quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_TASKS_REFRESH_CACHE", "false")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``ingest``, ``serve`` and ``report`` to the ``trainguard`` parser."""
-    p = sub.add_parser(
-        "ingest", help="Check, score and decide on one dataset; write outputs and a ledger entry.",
-        description="Run the ingest flow on one dataset (CSV, TSV, Parquet or JSON lines; a path or an fsspec URL).",
-        epilog="Example: trainguard ingest data_samples/credit/batch_poisoned.csv --source credit "
-               "--label-column class --out out/credit",
-        formatter_class=_RAW,
-    )
-    p.add_argument("path", metavar="PATH", help="dataset path or fsspec URL (file://, memory://, s3://...)")
-    p.add_argument("--source", help="source name (default: the file name's stem)")
-    p.add_argument("--reference", metavar="PATH", help="trusted reference data (default: the source's recent "
-                   "approved data, found through the ledger: the last approved batch, with older ones when it has "
-                   "fewer than 1/fp_budget rows)")
-    p.add_argument("--label-column", metavar="COL", help="label column (enables label-consistency checks)")
-    p.add_argument("--source-column", metavar="COL", help="column naming each row's upstream source")
-    p.add_argument("--relabel", action="store_true", default=None,
-                   help="release rows quarantined only for their label with the label the trusted model is "
-                        "confident of, instead of dropping them (needs --label-column; [policy] relabel)")
-    p.add_argument("--config", metavar="FILE", help="TOML config (policy, allowed roots, sources)")
-    p.add_argument("--ledger", metavar="URL", help="ledger URL (default $TRAINGUARD_LEDGER or "
-                                                   "sqlite:///.trainguard/ledger.db)")
-    p.add_argument("--out", metavar="DIR", help="output directory (default out/<source>)")
-    p.add_argument("--runner", choices=("local", "dask"), default="local", help="where row scoring runs")
-    p.add_argument("--dask-address", metavar="ADDR", help="Dask scheduler address (default: a LocalCluster)")
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.set_defaults(func=_ingest)
+def register(root: click.Group) -> None:
+    """Add ``ingest``, ``serve`` and ``report`` to the ``trainguard`` command group."""
+    command(root, "ingest", _ingest,
+            summary="Check, score and decide on one dataset; write outputs and a ledger entry.",
+            description="Run the ingest flow on one dataset (CSV, TSV, Parquet or JSON lines; a path or an fsspec "
+                        "URL).",
+            example="trainguard ingest data_samples/credit/batch_poisoned.csv --source credit --label-column class "
+                    "--out out/credit",
+            params=[
+                argument("path", "PATH", "dataset path or fsspec URL (file://, memory://, s3://...)"),
+                option("--source", metavar="NAME", help="source name (default: the file name's stem)"),
+                option("--reference", metavar="PATH", help="trusted reference data (default: the source's recent "
+                       "approved data, found through the ledger: the last approved batch, with older ones when it "
+                       "has fewer than 1/fp_budget rows)"),
+                option("--label-column", metavar="COL", help="label column (enables label-consistency checks)"),
+                option("--source-column", metavar="COL", help="column naming each row's upstream source"),
+                option("--relabel", is_flag=True, default=None,
+                       help="release rows quarantined only for their label with the label the trusted model is "
+                            "confident of, instead of dropping them (needs --label-column; [policy] relabel)"),
+                option("--config", metavar="FILE", help="TOML config (policy, allowed roots, sources)"),
+                option("--ledger", metavar="URL", help="ledger URL (default $TRAINGUARD_LEDGER or "
+                                                       "sqlite:///.trainguard/ledger.db)"),
+                option("--out", metavar="DIR", help="output directory (default out/<source>)"),
+                option("--runner", type=click.Choice(["local", "dask"]), default="local",
+                       help="where row scoring runs"),
+                option("--dask-address", metavar="ADDR", help="Dask scheduler address (default: a LocalCluster)"),
+                option("--json", is_flag=True, help="print one JSON document on stdout"),
+            ])
+    command(root, "serve", _serve,
+            summary="Serve one scheduled Prefect deployment per configured source (and landing-dir polls).",
+            description="Register a deployment per [sources.NAME] of the config with its cron schedule, plus a "
+                        "landing-directory poll when landing_dir is set, and run them until interrupted.",
+            example="trainguard serve --config trainguard.toml",
+            params=[
+                option("--config", metavar="FILE", required=True, help="TOML config with [sources.NAME] tables"),
+                option("--ledger", metavar="URL", help="ledger URL (overrides the config)"),
+            ])
+    command(root, "report", _report,
+            summary="Re-render report.html from an ingest output directory.",
+            description="Rebuild OUT/report.html from OUT/summary.json, scores.parquet and quarantine.parquet.",
+            example="trainguard report out/credit",
+            params=[
+                argument("out_dir", "OUT", "an ingest output directory"),
+                option("--json", is_flag=True, help="print one JSON document on stdout"),
+            ])
 
-    p = sub.add_parser(
-        "serve", help="Serve one scheduled Prefect deployment per configured source (and landing-dir polls).",
-        description="Register a deployment per [sources.NAME] of the config with its cron schedule, plus a "
-                    "landing-directory poll when landing_dir is set, and run them until interrupted.",
-        epilog="Example: trainguard serve --config trainguard.toml", formatter_class=_RAW,
-    )
-    p.add_argument("--config", metavar="FILE", required=True, help="TOML config with [sources.NAME] tables")
-    p.add_argument("--ledger", metavar="URL", help="ledger URL (overrides the config)")
-    p.set_defaults(func=_serve)
 
-    p = sub.add_parser(
-        "report", help="Re-render report.html from an ingest output directory.",
-        description="Rebuild OUT/report.html from OUT/summary.json, scores.parquet and quarantine.parquet.",
-        epilog="Example: trainguard report out/credit", formatter_class=_RAW,
-    )
-    p.add_argument("out_dir", metavar="OUT", help="an ingest output directory")
-    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.set_defaults(func=_report)
-
-
-def _ingest(args: argparse.Namespace) -> int:
+def _ingest(args: Args) -> int:
     from pipelines._memory import bound_allocator_caches
 
     bound_allocator_caches()  # before any thread of the run starts (see its docstring)
@@ -136,7 +135,7 @@ def _print_result(result: dict[str, Any]) -> None:
                                                            for e in result.get("ledger", [])), markup=False)
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: Args) -> int:
     from pipelines._memory import bound_allocator_caches
 
     bound_allocator_caches()
@@ -147,7 +146,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: Args) -> int:
     from pipelines.errors import PipelineInputError
     from pipelines.report import render_report
 

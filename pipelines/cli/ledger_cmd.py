@@ -5,47 +5,44 @@ Registered under ``trainguard ledger`` by ``audit_cmd``; heavy imports stay insi
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+
+import click
 
 from pipelines.cli import _console
+from pipelines.cli._click import Args, command, option
 
 __all__ = ["register"]
 
 
-def register(lsub: Any, add: Callable[..., argparse.ArgumentParser], common: Callable[..., None]) -> None:
+def register(led: click.Group, common: Callable[..., list[click.Parameter]]) -> None:
     """Add ``upgrade`` and ``checkpoint`` to the ``trainguard ledger`` subcommands."""
-    p = add(lsub, "upgrade", "Build the verifiable index of a ledger made before it and sign a checkpoint with its "
-            "root (needs the signing key; the first append does it too).",
-            "trainguard ledger upgrade --ledger sqlite:///.trainguard/ledger.db")
-    p.add_argument("--rebuild-index", action="store_true",
-                   help="rebuild the index even if the ledger has one (after its rows were damaged)")
-    common(p, trusted=False)
-    p.set_defaults(func=_upgrade)
-
-    p = add(lsub, "checkpoint", "Print the latest checkpoint as a C2SP signed note (tlog-checkpoint), verified "
-            "against the trusted keys; --json adds the JSON checkpoint and the note's verifier keys.",
-            "trainguard ledger checkpoint > checkpoint.note")
-    common(p)
-    p.set_defaults(func=_checkpoint)
+    command(led, "upgrade", _upgrade, summary="Build the verifiable index of a ledger made before it and sign a "
+            "checkpoint with its root (needs the signing key; the first append does it too).",
+            example="trainguard ledger upgrade --ledger sqlite:///.trainguard/ledger.db", params=[
+                option("--rebuild-index", is_flag=True,
+                       help="rebuild the index even if the ledger has one (after its rows were damaged)"),
+                *common(trusted=False)])
+    command(led, "checkpoint", _checkpoint, summary="Print the latest checkpoint as a C2SP signed note "
+            "(tlog-checkpoint), verified against the trusted keys; --json adds the JSON checkpoint and the note's "
+            "verifier keys.", example="trainguard ledger checkpoint > checkpoint.note", params=common())
 
 
-def register_keys(ksub: Any, add: Callable[..., argparse.ArgumentParser], common: Callable[..., None]) -> None:
+def register_keys(keys: click.Group, common: Callable[..., list[click.Parameter]]) -> None:
     """Add ``rotate`` to the ``trainguard keys`` subcommands."""
-    p = add(ksub, "rotate", "Replace the ledger's signing key: append a rotation entry signed by the old key and the "
-            "new one; later checkpoints are the new key's. Verifiers that trust either key follow the rotation.",
-            'trainguard keys rotate --reason "yearly rotation"')
-    p.add_argument("--reason", required=True, help="why the key is replaced (recorded in the entry)")
-    p.add_argument("--new-key", metavar="PATH", help="the new private key (default: a new one is generated)")
-    p.add_argument("--out", metavar="PATH", help="where to write a generated new key (default: the ledger's own key "
-                   "path, the old key kept beside it as <path>.retired-<key id>)")
-    common(p, trusted=False, nested=True)
-    p.set_defaults(func=_rotate)
+    command(keys, "rotate", _rotate, summary="Replace the ledger's signing key: append a rotation entry signed by "
+            "the old key and the new one; later checkpoints are the new key's. Verifiers that trust either key "
+            "follow the rotation.", example='trainguard keys rotate --reason "yearly rotation"', inherit=True,
+            params=[
+                option("--reason", required=True, metavar="TEXT", help="why the key is replaced (recorded in the entry)"),
+                option("--new-key", metavar="PATH", help="the new private key (default: a new one is generated)"),
+                option("--out", metavar="PATH", help="where to write a generated new key (default: the ledger's "
+                       "own key path, the old key kept beside it as <path>.retired-<key id>)"),
+                *common(trusted=False)])
 
 
-def _rotate(args: argparse.Namespace) -> int:
+def _rotate(args: Args) -> int:
     import os
     from pathlib import Path
 
@@ -102,7 +99,7 @@ def _rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upgrade(args: argparse.Namespace) -> int:
+def _upgrade(args: Args) -> int:
     from provenance.ledger import open_ledger
 
     with open_ledger(args.ledger, create=False) as led:
@@ -117,7 +114,7 @@ def _upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoint(args: argparse.Namespace) -> int:
+def _checkpoint(args: Args) -> int:
     from provenance.checkpoint_note import verifier_keys, verify_checkpoint_note
     from provenance.errors import LedgerIntegrityError
     from provenance.ledger import open_ledger

@@ -3,9 +3,11 @@
 Exit codes: 0 ok/approved, 1 rejected or refused by policy or gate, 2 bad input or usage (one clear line,
 no traceback), 3 ledger integrity failure, 70 internal error (a bug; ``TRAINGUARD_DEBUG=1`` also prints its
 traceback on stderr; known errors keep their one line, exit code and ``--json`` document in debug mode too).
-Command modules register themselves with ``register(subparsers)`` and must import heavy libraries (pandas,
-prefect, great_expectations) inside their handlers, so that ``trainguard gate`` stays at "hashing plus
-milliseconds".
+The commands are click commands (``pipelines/cli/_click.py``): command modules add theirs with
+``register(group)`` and must import heavy libraries (pandas, prefect, great_expectations, rich) inside their
+handlers, so that ``trainguard gate`` stays at "hashing plus milliseconds". Parsing only builds the handler's
+arguments; the handler then runs inside ``main``'s error handling. docs/cli.md is generated from the help pages
+(``python -m pipelines.cli.docs > docs/cli.md``).
 
 Example::
 
@@ -14,14 +16,14 @@ Example::
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
 
-from pipelines.cli import audit_cmd, ingest_cmd
+import click
+
+from pipelines.cli import _click, audit_cmd, ingest_cmd
 from pipelines.cli._console import print_error, print_json
 
 __all__ = ["main", "build_parser", "INTERNAL_ERROR", "UsageError"]
@@ -29,43 +31,56 @@ __all__ = ["main", "build_parser", "INTERNAL_ERROR", "UsageError"]
 #: Exit code of an unexpected failure (a bug): distinct from 1 (rejected or refused) and 2 (bad input).
 INTERNAL_ERROR = 70
 
-_KNOWN_ERROR_BASES = (
-    ("checks.errors", "ChecksError"),
-    ("provenance.errors", "ProvenanceError"),
-    ("pipelines.errors", "PipelineError"),
-)
-
 
 class UsageError(Exception):
-    """A command line argparse refuses (exit 2); ``main`` prints it, and with ``--json`` a JSON document too."""
+    """A command line click refuses (exit 2), as one line; ``main`` prints it (and with ``--json`` a document)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # argparse would print and exit; main decides how to report
-        raise UsageError(f"{self.format_usage().strip()}\n{self.prog}: error: {message}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser, every command with its ``--help`` example."""
-    parser = _Parser(
-        prog="trainguard",
-        description="Keep poisoned and corrupted rows out of training data.",
+def build_parser() -> click.Group:
+    """The whole command tree, a click group: every command with its ``--help`` example."""
+    root = _click.Group(
+        "trainguard",
+        help="Keep poisoned and corrupted rows out of training data.",
         epilog="Example: trainguard ingest data.csv --source vendor-a --label-column label",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        params=[_click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_show_version,
+                              help="show the version and exit")],
     )
-    parser.add_argument("--version", action=_VersionAction, nargs=0, help="show the version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    ingest_cmd.register(sub)
-    audit_cmd.register(sub)
-    return parser
+    ingest_cmd.register(root)
+    audit_cmd.register(root)
+    return root
 
 
-class _VersionAction(argparse.Action):
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     """``--version``, looked up only when asked (importlib.metadata costs every command 15 ms otherwise)."""
+    if value:
+        click.echo(_version())
+        ctx.exit()
 
-    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
-        print(_version())
-        parser.exit()
+
+def _parse(argv: list[str]) -> _click.Args:
+    """The command's arguments, ``func`` its handler. ``--help`` and ``--version`` print and raise SystemExit(0)
+    (as argparse did); a command line click refuses raises :class:`UsageError`."""
+    root = build_parser()
+    try:
+        with root.make_context("trainguard", list(argv)) as ctx:
+            args: _click.Args = root.invoke(ctx)
+            return args
+    except click.exceptions.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except click.ClickException as exc:
+        raise UsageError(_one_line(exc)) from None
+
+
+def _one_line(exc: click.ClickException) -> str:
+    """``trainguard gate: error: missing argument 'PATH' (usage: trainguard gate [OPTIONS] PATH; see --help)``."""
+    ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+    prog = ctx.command_path if ctx is not None else "trainguard"
+    message = exc.format_message().strip().removesuffix(".").replace("\n", " ")
+    message = message[:1].lower() + message[1:]  # argparse's style: "trainguard gate: error: missing ..."
+    if ctx is None:
+        return f"{prog}: error: {message}"
+    usage = " ".join(ctx.get_usage().removeprefix("Usage:").split())
+    return f"{prog}: error: {message} (usage: {usage}; see {prog} --help)"
 
 
 def _version() -> str:
@@ -78,21 +93,17 @@ def _version() -> str:
 
 
 def _known_error(exc: BaseException) -> int | None:
-    """The exit code of a trainguard error, or None when ``exc`` is not one of ours."""
-    for module_name, class_name in _KNOWN_ERROR_BASES:
-        module = sys.modules.get(module_name)
-        base = getattr(module, class_name, None) if module is not None else None
-        if base is not None and isinstance(exc, base):
-            return int(getattr(exc, "exit_code", 2))
-    return None
+    """The exit code of a trainguard error (its class's), or None when ``exc`` is not one of ours."""
+    from reasons.errors import TrainguardError  # the shared base: stdlib only, imports no package
+
+    return int(exc.exit_code) if isinstance(exc, TrainguardError) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (``sys.exit(main())`` from the console script)."""
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        args = _parse(argv)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         if "--json" in argv:

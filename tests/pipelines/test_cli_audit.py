@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import json
@@ -13,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -64,16 +64,15 @@ def test_every_command_has_description_and_example() -> None:
     parser = build_parser()
     seen = 0
 
-    def walk(p: argparse.ArgumentParser) -> None:
+    def walk(p: click.Command) -> None:
         nonlocal seen
-        for action in p._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, child in action.choices.items():
-                    if name in {"gate", "approve", "ledger", "keys", "verify", "log", "show", "prove", "export",
-                                "generate"}:
-                        assert child.description and (child.epilog or "").startswith("Example: "), name
-                        seen += 1
-                    walk(child)
+        if isinstance(p, click.Group):
+            for name, child in p.commands.items():
+                if name in {"gate", "approve", "ledger", "keys", "verify", "log", "show", "prove", "export",
+                            "generate"}:
+                    assert child.help and (child.epilog or "").startswith("Example: "), name  # help: the description
+                    seen += 1
+                walk(child)
 
     walk(parser)
     assert seen >= 10

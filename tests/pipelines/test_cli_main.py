@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 
 from checks.errors import ChecksDataError
 from pipelines.cli import main as cli_main
+from pipelines.cli._click import Args, command, option
 from pipelines.errors import BatchRejected, PipelineInputError
 from provenance.errors import LedgerIntegrityError, NotApprovedError
 
 
 def _run_raising(exc: BaseException, monkeypatch: pytest.MonkeyPatch) -> int:
-    def handler(args: argparse.Namespace) -> int:
+    def handler(args: Args) -> int:
         raise exc
 
     real = cli_main.build_parser
 
-    def parser_with_boom() -> argparse.ArgumentParser:
+    def parser_with_boom() -> click.Group:
         parser = real()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        sub.add_parser("boom").set_defaults(func=handler)
+        command(parser, "boom", handler, summary="Raise.", example="trainguard boom")
         return parser
 
     monkeypatch.setattr(cli_main, "build_parser", parser_with_boom)
@@ -151,11 +151,10 @@ def test_print_json_is_strict_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_every_command_has_an_example_in_its_help() -> None:
     parser = cli_main.build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     missing = []
-    for name, cmd in sub.choices.items():
-        nested = [a for a in cmd._actions if isinstance(a, argparse._SubParsersAction)]
-        parsers = {f"{name} {n}": p for n, p in nested[0].choices.items()} if nested else {name: cmd}
+    for name, cmd in parser.commands.items():
+        nested = cmd.commands if isinstance(cmd, click.Group) else None
+        parsers = {f"{name} {n}": p for n, p in nested.items()} if nested else {name: cmd}
         missing += [n for n, p in parsers.items() if "Example" not in (p.epilog or "")]
     assert not missing, f"commands without an example in --help: {missing}"
 
@@ -163,17 +162,15 @@ def test_every_command_has_an_example_in_its_help() -> None:
 def _add_boom_command(monkeypatch: pytest.MonkeyPatch, exc: Exception) -> None:
     """A ``boom --json`` subcommand whose handler raises ``exc``."""
 
-    def handler(args: argparse.Namespace) -> int:
+    def handler(args: Args) -> int:
         raise exc
 
     real = cli_main.build_parser
 
-    def parser_with_json_boom() -> argparse.ArgumentParser:
+    def parser_with_json_boom() -> click.Group:
         parser = real()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        boom = sub.add_parser("boom")
-        boom.add_argument("--json", action="store_true")
-        boom.set_defaults(func=handler)
+        command(parser, "boom", handler, summary="Raise.", example="trainguard boom --json",
+                params=[option("--json", is_flag=True)])
         return parser
 
     monkeypatch.setattr(cli_main, "build_parser", parser_with_json_boom)
