@@ -1,10 +1,11 @@
 """The TOML config of an ingestion: policy thresholds, allowed roots, scoring knobs and scheduled sources.
 
-Every key is optional; ``load_config(None)`` gives the defaults. Parsing is strict: an unknown key, a value of the
-wrong type (a boolean is not a number, a string is not a list) or out of range is ``config:unknown_key`` /
-``config:bad_value`` (exit 2), one line naming the file, the table and key, what was expected and what was found.
-Relative local paths are taken from the working directory, as on the command line (``allowed_roots`` is stored
-resolved). Example::
+Every key is optional; ``load_config(None)`` gives the defaults. Parsing is strict (pydantic v2 models in strict mode
+that forbid extra keys): an unknown key, a value of the wrong type (a boolean is not a number, a string is not a
+list) or out of range is ``config:unknown_key`` / ``config:bad_value`` (exit 2), one line naming the file, the table
+and key, what was expected and what was found (``pipelines._config_errors`` words pydantic's errors so). Relative
+local paths are taken from the working directory, as on the command line (``allowed_roots`` is stored resolved).
+Example::
 
     >>> from pipelines.config import load_config
     >>> load_config(None).policy.max_quarantined_share
@@ -13,162 +14,148 @@ resolved). Example::
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
-import math
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any
 from urllib.parse import urlparse
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import ArgsKwargs
+
+from pipelines._config_errors import file_error, python_error
 from pipelines.errors import PipelineConfigError
 
 __all__ = ["Config", "Policy", "SourceConfig", "load_config", "parse_config"]
 
-_T = TypeVar("_T")
+# strict: no coercion (a boolean is not a number, "false" is not a boolean); python-re: a pattern matches as
+# ``re.match`` does, as SOURCE_NAME does where pipelines/state.py uses it
+_STRICT = ConfigDict(strict=True, extra="forbid", regex_engine="python-re")
 
 # a contract failure kind: the reason code without its column (``expect:not_null``, ``schema:type``)
 _KIND = re.compile(r"^(schema|expect):[A-Za-z0-9_]+$")
 _KIND_TEXT = 'an array of failure kinds such as ["expect:not_null", "schema:type"] (schema:* or expect:*, no column)'
-
-
-# --- typed values --------------------------------------------------------------------------------------------
-def _found(value: object) -> str:
-    """What a config value is, in TOML's words, for an error message (one line, shortened)."""
-    def short(text: str) -> str:
-        return text if len(text) <= 60 else text[:57] + "..."
-
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int):
-        return f"the integer {value}"
-    if isinstance(value, float):
-        return f"the float {value}"
-    if isinstance(value, str):
-        return f"the string {short(json.dumps(value, ensure_ascii=False))}"
-    if isinstance(value, list | tuple):
-        return f"an array {short(json.dumps(list(value), default=str, ensure_ascii=False))}"
-    if isinstance(value, Mapping):
-        return "a table"
-    if isinstance(value, dt.date | dt.time):
-        return f"the date/time {value.isoformat()}"
-    return f"a {type(value).__name__}"
-
-
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # a source names a directory of its state
+_SEED_MAX = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32 - 1]
+_FP_BUDGET_MAX = 0.5  # checks.scoring.RowScorer refuses a budget of 0.5 or more (after the batch was read)
+_ABSENT: Any = None  # a file table's key left out: the dataclass default applies (see _config)
 
 
-def _bad(place: str, expected: str, value: object) -> PipelineConfigError:
-    return PipelineConfigError("config:bad_value", f"{place} must be {expected}, not {_found(value)}")
+def _as_tuple(value: object) -> object:
+    """An array as a tuple; anything else (a string too: ``"a"`` is not ``["a"]``) is left to the strict check."""
+    return tuple(value) if isinstance(value, list) else value
 
 
-def _bool(value: object, place: str) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(place, "true or false", value)
-    return value
+def _cron(expr: str | None) -> str | None:
+    """A schedule must be a cron expression Prefect accepts (five fields, e.g. ``"0 * * * *"``)."""
+    if expr is not None:
+        from prefect.client.schemas.schedules import CronSchedule
+
+        try:
+            CronSchedule(cron=expr)
+        except (ValidationError, TypeError, ValueError):
+            raise ValueError("not a cron expression") from None
+    return expr
 
 
-def _int(value: object, place: str, *, low: int, high: int | None = None) -> int:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= low and (high is None or value <= high):
-        return value
-    raise _bad(place, f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]", value)
-
-
-def _fraction(value: object, place: str, *, open_interval: bool = False, high: float = 1.0) -> float:
-    """A number in [0, ``high``] (or, ``open_interval``, in (0, ``high``)); booleans, nan and inf are not numbers."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        number = float(value)
-        if (0.0 < number < high) if open_interval else (0.0 <= number <= high):
-            return number
-    raise _bad(place, f"a number in (0, {high:g})" if open_interval else f"a number in [0, {high:g}]", value)
-
-
-def _text(value: object, place: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise _bad(place, "a non-empty string", value)
-    return value
-
-
-def _texts(value: object, place: str, *, expected: str = "an array of non-empty strings",
-           each: Callable[[str], bool] = bool) -> tuple[str, ...]:
-    """An array of strings (a single string is refused: ``"a"`` is not ``["a"]``)."""
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and each(v) for v in value):
-        raise _bad(place, expected, value)
-    return tuple(value)
-
-
-def _kinds(value: object, place: str) -> tuple[str, ...]:
-    return _texts(value, place, expected=_KIND_TEXT, each=lambda v: bool(_KIND.match(v)))
-
-
-def _check_policy(policy: Policy, where: str) -> None:
-    """Type and range of every field of a ``Policy`` built in Python (``parse_config`` checks a file's values
-    first, naming the file and table)."""
-    _bool(policy.quarantine_flagged, f"{where} quarantine_flagged")
-    for name in ("max_quarantined_share", "max_drift_share"):
-        _fraction(getattr(policy, name), f"{where} {name}")
-    _kinds(policy.reject_on_contract, f"{where} reject_on_contract")
-    _int(policy.min_rows, f"{where} min_rows", low=0)
-    _bool(policy.relabel, f"{where} relabel")
+# --- value types: each description is what a wrong value is told it must be -----------------------------------
+_Flag = Annotated[bool, Field(description="true or false")]
+_Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, description="a number in [0, 1]")]
+_FpBudget = Annotated[float, Field(gt=0, lt=_FP_BUDGET_MAX, allow_inf_nan=False,
+                                   description=f"a number in (0, {_FP_BUDGET_MAX:g})")]
+_Seed = Annotated[int, Field(ge=0, le=_SEED_MAX, description=f"an integer in [0, {_SEED_MAX}]")]
+_Count = Annotated[int, Field(ge=0, description="an integer >= 0")]
+_Positive = Annotated[int, Field(ge=1, description="an integer >= 1")]
+_Str = Annotated[str, Field(description="a string")]
+_Text = Annotated[str, Field(min_length=1, description="a non-empty string")]
+_OptText = Annotated[str | None, Field(min_length=1, description="a non-empty string")]
+_Texts = Annotated[tuple[Annotated[str, Field(min_length=1)], ...], BeforeValidator(_as_tuple),
+                   Field(description="an array of non-empty strings")]
+_Kinds = Annotated[tuple[Annotated[str, Field(pattern=_KIND.pattern)], ...], BeforeValidator(_as_tuple),
+                   Field(description=_KIND_TEXT)]
+_Cron = Annotated[str | None, AfterValidator(_cron), Field(description='a cron expression such as "0 * * * *"')]
+_SourceName = Annotated[str, Field(pattern=SOURCE_NAME.pattern)]
 
 
 # --- the config ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Policy:
+@dataclass(frozen=True, config=_STRICT)
+class _Checked:
+    """Validated when built in Python too: a wrong value is ``config:bad_value`` naming the class and field."""
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_line(cls, values: Any, handler: Callable[[Any], Any]) -> Any:
+        try:
+            return handler(values)
+        except ValidationError as exc:
+            if not isinstance(values, ArgsKwargs):  # not a call of the class: the caller's validator names it
+                raise
+            fields = cls.__pydantic_fields__  # type: ignore[attr-defined]  # set by pydantic on each dataclass
+            raise python_error(cls.__name__, fields, values, exc) from None
+
+
+@dataclass(frozen=True, config=_STRICT)
+class Policy(_Checked):
     """When rows are quarantined and when a whole batch is rejected (values are checked: ``config:bad_value``)."""
 
-    quarantine_flagged: bool = True
-    max_quarantined_share: float = 0.30
-    max_drift_share: float = 0.50
+    quarantine_flagged: _Flag = True
+    max_quarantined_share: _Share = 0.30
+    max_drift_share: _Share = 0.50
     # contract failure kinds that reject the batch outright: the reason code without its column
-    # (``schema:missing_column``, ``expect:in_range``...); batch-level failures always reject
-    reject_on_contract: tuple[str, ...] = ("schema:missing_column", "schema:extra_column", "schema:type",
-                                           "schema:duplicate_column")
-    min_rows: int = 1
+    # (``schema:missing_column``, ``expect:in_range``...); batch-level failures always reject (a list works too)
+    reject_on_contract: _Kinds = ("schema:missing_column", "schema:extra_column", "schema:type",
+                                  "schema:duplicate_column")
+    min_rows: _Count = 1
     # release rows quarantined only for their label with the label the trusted view is confident of, instead
     # of dropping them (pipelines/_relabel.py); the ledger entry records every change
-    relabel: bool = False
-
-    def __post_init__(self) -> None:
-        _check_policy(self, "Policy")
-        object.__setattr__(self, "reject_on_contract", tuple(self.reject_on_contract))  # a list works too
+    relabel: _Flag = False
 
 
-@dataclass(frozen=True)
-class SourceConfig:
+@dataclass(frozen=True, config=_STRICT)
+class SourceConfig(_Checked):
     """A source that ``trainguard serve`` ingests on a schedule."""
 
-    name: str
-    path: str = ""
-    label_column: str | None = None
-    source_column: str | None = None
-    schedule: str | None = None  # cron
-    landing_dir: str | None = None
-    poll_seconds: int = 60
-    out: str | None = None
+    name: _Str  # not checked against SOURCE_NAME here: Config.source() takes any --source (state.py refuses it)
+    path: _Str = ""
+    label_column: _OptText = None
+    source_column: _OptText = None
+    schedule: _Cron = None  # cron
+    landing_dir: _OptText = None
+    poll_seconds: _Positive = 60
+    out: _OptText = None
 
 
-@dataclass(frozen=True)
-class Config:
+@dataclass(frozen=True, config=_STRICT)
+class Config(_Checked):
     """Everything an ingestion run reads from the config file."""
 
-    ledger: str | None = None
-    state_dir: str | None = None
-    out_root: str = "out"
-    allowed_roots: tuple[str, ...] = ()  # local roots absolute (relative ones taken from the working directory)
-    chunk_mb: int = 128  # files larger than this are read as a stream of blocks of this size
-    partition_rows: int = 250_000  # rows per scoring partition (and per row group of the staged batch)
-    fp_budget: float = 0.01
-    random_state: int = 0
-    anchor: bool = True  # clean a rolling reference against the source's first approved data (pipelines/_anchor.py)
-    policy: Policy = field(default_factory=Policy)
-    sources: dict[str, SourceConfig] = field(default_factory=dict)
-    path: str | None = None  # where it was loaded from
+    ledger: _OptText = None
+    state_dir: _OptText = None
+    out_root: _Text = "out"
+    allowed_roots: _Texts = ()  # local roots absolute (relative ones taken from the working directory)
+    chunk_mb: _Positive = 128  # files larger than this are read as a stream of blocks of this size
+    partition_rows: _Positive = 250_000  # rows per scoring partition (and per row group of the staged batch)
+    fp_budget: _FpBudget = 0.01
+    random_state: _Seed = 0
+    anchor: _Flag = True  # clean a rolling reference against the source's first approved data (pipelines/_anchor.py)
+    policy: Policy = Field(default_factory=Policy, description="a Policy")
+    sources: dict[str, SourceConfig] = Field(default_factory=dict, description="a dict of SourceConfig by name")
+    path: str | None = Field(default=None, description="a string or None")  # where it was loaded from
 
     def digest(self) -> str:
         """``sha256:`` of the canonical JSON of the settings that change decisions (not of the file path)."""
@@ -183,49 +170,54 @@ class Config:
         return self.sources.get(name) or SourceConfig(name=name)
 
 
-_TOP = {"ledger", "state_dir", "out_root", "allowed_roots", "chunk_mb", "partition_rows", "policy",
-        "scoring", "sources"}
-_POLICY = {"quarantine_flagged", "max_quarantined_share", "max_drift_share", "reject_on_contract", "min_rows",
-           "relabel"}
-_SCORING = {"fp_budget", "random_state", "anchor"}
-_SOURCE = {"path", "label_column", "source_column", "schedule", "landing_dir", "poll_seconds", "out"}
-_SEED_MAX = 2**32 - 1  # numpy's RandomState takes seeds in [0, 2**32 - 1]
-_FP_BUDGET_MAX = 0.5  # checks.scoring.RowScorer refuses a budget of 0.5 or more (after the batch was read)
+# --- the file's tables: only the keys given are set; the dataclasses above hold the defaults -------------------
+class _Table(BaseModel):
+    model_config = _STRICT
 
 
-def _check_keys(where: str, table: Mapping[str, Any], allowed: set[str], origin: str) -> None:
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise PipelineConfigError(
-            "config:unknown_key",
-            f"{origin}: unknown key(s) {', '.join(unknown)} in [{where}]; allowed: {', '.join(sorted(allowed))}",
-        )
+class _Scoring(_Table):
+    fp_budget: _FpBudget = _ABSENT
+    random_state: _Seed = _ABSENT
+    anchor: _Flag = _ABSENT
 
 
-def _table(value: object, place: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _bad(place, "a table", value)
-    return value
+class _Source(_Table):
+    schedule: _Cron = _ABSENT  # first: a bad schedule is the error reported before the other keys'
+    path: _Text = _ABSENT
+    label_column: _Text = _ABSENT
+    source_column: _Text = _ABSENT
+    landing_dir: _Text = _ABSENT
+    poll_seconds: _Positive = _ABSENT
+    out: _Text = _ABSENT
 
 
-def _check_cron(expr: object, where: str) -> None:
-    """A schedule must be a cron expression Prefect accepts (five fields, e.g. ``"0 * * * *"``)."""
-    if expr is None:
-        return
-    from prefect.client.schemas.schedules import CronSchedule
-    from pydantic import ValidationError
-
-    if not isinstance(expr, str):
-        raise _bad(where, 'a cron expression such as "0 * * * *"', expr)
-    try:
-        CronSchedule(cron=expr)
-    except (ValidationError, TypeError, ValueError):
-        raise _bad(where, 'a cron expression such as "0 * * * *"', expr) from None
+# [policy] has Policy's keys and types: a model with Policy's fields, since a strict pydantic dataclass takes only
+# an instance of itself, never a table
+_POLICY_FIELDS: dict[str, Any] = {name: (info.annotation, info)
+                                  for name, info in Policy.__pydantic_fields__.items()}  # type: ignore[attr-defined]
+_PolicyTable = create_model("_PolicyTable", __base__=_Table, **_POLICY_FIELDS)
 
 
-def _opt(table: Mapping[str, Any], key: str, read: Callable[[object, str], _T], place: str) -> _T | None:
-    """``read(value, place)`` of ``table[key]``, or None when the key is absent."""
-    return read(table[key], place) if key in table else None
+class _File(_Table):
+    # in the order the tables are checked and reported
+    policy: _PolicyTable = Field(default_factory=_PolicyTable, description="a table")  # type: ignore[valid-type]  # create_model
+    scoring: _Scoring = Field(default_factory=_Scoring, description="a table")
+    sources: dict[_SourceName, _Source] = Field(default_factory=dict, description="a table")
+    allowed_roots: _Texts = _ABSENT
+    ledger: _Text = _ABSENT
+    state_dir: _Text = _ABSENT
+    out_root: _Text = _ABSENT
+    chunk_mb: _Positive = _ABSENT
+    partition_rows: _Positive = _ABSENT
+
+
+class _Wrapped(_Table):
+    """A pyproject-style file: everything under [trainguard] (a table beside it would be ignored: refused)."""
+
+    trainguard: _File
+
+
+_TABLES: dict[str, type[BaseModel]] = {"": _File, "policy": _PolicyTable, "scoring": _Scoring, "sources": _Source}
 
 
 def _resolve_root(root: str) -> str:
@@ -236,76 +228,34 @@ def _resolve_root(root: str) -> str:
     return os.path.join(os.getcwd(), root)
 
 
-def parse_config(doc: Mapping[str, Any], *, origin: str = "<config>") -> Config:
-    """Validate a parsed TOML document (fail closed on unknown keys, wrong types and out-of-range values)."""
-    if "trainguard" in doc:  # everything under [trainguard]: a table beside it would be ignored, so refuse it
-        _check_keys("top level", doc, {"trainguard"}, origin)
-        root = _table(doc["trainguard"], f"{origin}: [trainguard]")
-        top = f"{origin}: [trainguard]"
-        prefix = "trainguard."
-    else:
-        root, top, prefix = doc, f"{origin}:", ""
-    _check_keys(prefix.rstrip(".") or "top level", root, _TOP, origin)
+def _plain(value: object) -> object:
+    """Mappings as dicts, which strict models take as tables."""
+    return {k: _plain(v) for k, v in value.items()} if isinstance(value, Mapping) else value
 
-    def at(table: str | None, key: str) -> str:
-        return f"{top} {key}" if table is None else f"{origin}: [{prefix}{table}] {key}"
 
-    pol = _table(root.get("policy", {}), at(None, "policy"))
-    _check_keys(f"{prefix}policy", pol, _POLICY, origin)
-    defaults = Policy()
-    policy = Policy(
-        quarantine_flagged=_bool(pol.get("quarantine_flagged", defaults.quarantine_flagged),
-                                 at("policy", "quarantine_flagged")),
-        max_quarantined_share=_fraction(pol.get("max_quarantined_share", defaults.max_quarantined_share),
-                                        at("policy", "max_quarantined_share")),
-        max_drift_share=_fraction(pol.get("max_drift_share", defaults.max_drift_share),
-                                  at("policy", "max_drift_share")),
-        reject_on_contract=_kinds(pol.get("reject_on_contract", defaults.reject_on_contract),
-                                  at("policy", "reject_on_contract")),
-        min_rows=_int(pol.get("min_rows", defaults.min_rows), at("policy", "min_rows"), low=0),
-        relabel=_bool(pol.get("relabel", defaults.relabel), at("policy", "relabel")),
-    )
-    sc = _table(root.get("scoring", {}), at(None, "scoring"))
-    _check_keys(f"{prefix}scoring", sc, _SCORING, origin)
-    fp_budget = _fraction(sc.get("fp_budget", 0.01), at("scoring", "fp_budget"), open_interval=True,
-                          high=_FP_BUDGET_MAX)
-    random_state = _int(sc.get("random_state", 0), at("scoring", "random_state"), low=0, high=_SEED_MAX)
-    anchor = sc.get("anchor", True)
-    _bool(anchor, at("scoring", "anchor"))
-    sources: dict[str, SourceConfig] = {}
-    for name, value in _table(root.get("sources", {}), at(None, "sources")).items():
-        where = f"sources.{name}"
-        if not SOURCE_NAME.match(name):
-            raise _bad(f"{origin}: [{prefix}sources] table name", "letters, digits, '.', '_' or '-' starting with "
-                       "a letter or digit (at most 128)", name)
-        table = _table(value, f"{origin}: [{prefix}{where}]")
-        _check_keys(f"{prefix}{where}", table, _SOURCE, origin)
-        _check_cron(table.get("schedule"), at(where, "schedule"))
-        sources[name] = SourceConfig(
-            name=name,
-            path=_opt(table, "path", _text, at(where, "path")) or "",
-            label_column=_opt(table, "label_column", _text, at(where, "label_column")),
-            source_column=_opt(table, "source_column", _text, at(where, "source_column")),
-            schedule=table.get("schedule"),
-            landing_dir=_opt(table, "landing_dir", _text, at(where, "landing_dir")),
-            poll_seconds=_int(table.get("poll_seconds", 60), at(where, "poll_seconds"), low=1),
-            out=_opt(table, "out", _text, at(where, "out")),
-        )
-    roots = _texts(root.get("allowed_roots", []), at(None, "allowed_roots"))
+def _config(file: _File, origin: str) -> Config:
+    top = file.model_dump(exclude_unset=True, exclude={"policy", "scoring", "sources"})
+    if "allowed_roots" in top:
+        top["allowed_roots"] = tuple(_resolve_root(r) for r in top["allowed_roots"])
     return Config(
-        ledger=_opt(root, "ledger", _text, at(None, "ledger")),
-        state_dir=_opt(root, "state_dir", _text, at(None, "state_dir")),
-        out_root=_opt(root, "out_root", _text, at(None, "out_root")) or "out",
-        allowed_roots=tuple(_resolve_root(r) for r in roots),
-        chunk_mb=_int(root.get("chunk_mb", 128), at(None, "chunk_mb"), low=1),
-        partition_rows=_int(root.get("partition_rows", 250_000), at(None, "partition_rows"), low=1),
-        fp_budget=fp_budget,
-        random_state=random_state,
-        anchor=anchor,
-        policy=policy,
-        sources=sources,
+        **top,
+        **file.scoring.model_dump(exclude_unset=True),
+        policy=Policy(**file.policy.model_dump(exclude_unset=True)),  # type: ignore[attr-defined]  # see _File
+        sources={name: SourceConfig(name=name, **table.model_dump(exclude_unset=True))
+                 for name, table in file.sources.items()},
         path=None if origin == "<config>" else origin,
     )
+
+
+def parse_config(doc: Mapping[str, Any], *, origin: str = "<config>") -> Config:
+    """Validate a parsed TOML document (fail closed on unknown keys, wrong types and out-of-range values)."""
+    plain = {key: _plain(value) for key, value in doc.items()}
+    wrapped = "trainguard" in doc  # everything under [trainguard]
+    try:
+        file = _Wrapped.model_validate(plain).trainguard if wrapped else _File.model_validate(plain)
+    except ValidationError as exc:
+        raise file_error(exc, plain, origin=origin, wrapped=wrapped, tables=_TABLES) from None
+    return _config(file, origin)
 
 
 def load_config(path: str | Path | None) -> Config:

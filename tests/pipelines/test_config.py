@@ -253,3 +253,112 @@ def test_relabel_is_off_unless_asked() -> None:
     assert parse_config({}).policy.relabel is False
     assert parse_config({"policy": {"relabel": True}}).policy.relabel is True
     assert parse_config({"policy": {"relabel": True}}).digest() != parse_config({}).digest()  # recorded
+
+
+
+# --- pydantic v2 validation (issue #16): the same digests, the same one-line messages, no pydantic text ---------
+# digests computed by the hand-written validator before pydantic: ledgers record them, the same settings keep them
+@pytest.mark.parametrize(("doc", "digest"), [
+    ({}, "1d5356737c08f5a89502c966c265b9d72324d975356d026bc7060f13228a1fb5"),
+    ({"policy": {"max_drift_share": 1, "max_quarantined_share": 0, "min_rows": 0}},  # integers stored as floats
+     "fbbb10f33984e0d2821f6e06a575e95d8d6219be5085f61ace592905c4280998"),
+    ({"policy": {"relabel": True}}, "f2b312a5fb1c35baf374e54717d78b343cc463f362456eacc0db4e30a25dc8f3"),
+    ({"scoring": {"fp_budget": 0.2, "random_state": 4294967295, "anchor": False}},
+     "fd593ae4c606e694d270146099c399389e6bdc78bd7aa57f33aa09978f184a72"),
+    ({"trainguard": {"ledger": "sqlite:///l.db", "state_dir": "st", "out_root": "o",
+                     "allowed_roots": ["/abs", "s3://b/x"], "chunk_mb": 64, "partition_rows": 1000,
+                     "policy": {"quarantine_flagged": False, "reject_on_contract": []},
+                     "sources": {"a": {"path": "a.csv", "schedule": "0 3 * * *"}}}},
+     "fab25c3c0ba8a73257e7eb944e05355ef09e796dbbe3c13f529bef0ed2196a22"),
+])
+def test_digests_are_the_ones_recorded_before(doc: dict, digest: str) -> None:
+    assert parse_config(doc, origin="tg.toml").digest() == f"sha256:{digest}"
+
+
+def test_load_config_none_digest_and_relabel_override_digest() -> None:
+    """flows.py overrides [policy] relabel with dataclasses.replace: the digest is the file's with relabel = true."""
+    from dataclasses import replace
+
+    cfg = load_config(None)
+    assert cfg.digest() == "sha256:1d5356737c08f5a89502c966c265b9d72324d975356d026bc7060f13228a1fb5"
+    overridden = replace(cfg, policy=replace(cfg.policy, relabel=True))
+    assert overridden.digest() == parse_config({"policy": {"relabel": True}}).digest()
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"policy": {"oops": 1, "zz": 2, "min_rows": -1}},  # every unknown key of the table, before its bad values
+     "tg.toml: unknown key(s) oops, zz in [policy]; allowed: max_drift_share, max_quarantined_share, min_rows, "
+     "quarantine_flagged, reject_on_contract, relabel"),
+    ({"policy": {"min_rows": -1}, "polcy": {}},
+     "tg.toml: unknown key(s) polcy in [top level]; allowed: allowed_roots, chunk_mb, ledger, out_root, "
+     "partition_rows, policy, scoring, sources, state_dir"),
+    ({"trainguard": {"scoring": {"seed": 1}}},
+     "tg.toml: unknown key(s) seed in [trainguard.scoring]; allowed: anchor, fp_budget, random_state"),
+    ({"trainguard": {}, "x": 1}, "tg.toml: unknown key(s) x in [top level]; allowed: trainguard"),
+    ({"sources": {"a": {"path": "a.csv", "schedule": "nope", "cron": "x"}}},
+     "tg.toml: unknown key(s) cron in [sources.a]; allowed: label_column, landing_dir, out, path, poll_seconds, "
+     "schedule, source_column"),
+])
+def test_unknown_key_messages(doc: dict, message: str) -> None:
+    with pytest.raises(PipelineConfigError) as info:
+        parse_config(doc, origin="tg.toml")
+    assert info.value.code == "config:unknown_key" and str(info.value) == message
+
+
+@pytest.mark.parametrize(("doc", "message"), [
+    ({"trainguard": 5}, "tg.toml: [trainguard] must be a table, not the integer 5"),
+    ({"sources": {"a": 5}}, "tg.toml: [sources.a] must be a table, not the integer 5"),
+    ({"sources": {"my source": 5}}, "tg.toml: [sources] table name must be letters, digits, '.', '_' or '-' "
+                                    'starting with a letter or digit (at most 128), not the string "my source"'),
+    ({"trainguard": {"sources": {"a": {"path": "", "schedule": "nope", "poll_seconds": 0}}}},  # schedule first
+     'tg.toml: [trainguard.sources.a] schedule must be a cron expression such as "0 * * * *", not the string "nope"'),
+    ({"allowed_roots": ["ok", ""]},  # the whole array is shown, not its wrong item
+     'tg.toml: allowed_roots must be an array of non-empty strings, not an array ["ok", ""]'),
+    ({"policy": {"reject_on_contract": ["expect:not_null", 5]}},
+     'tg.toml: [policy] reject_on_contract must be an array of failure kinds such as ["expect:not_null", '
+     '"schema:type"] (schema:* or expect:*, no column), not an array ["expect:not_null", 5]'),
+    ({"chunk_mb": 0, "scoring": {"fp_budget": 0.5}}, "tg.toml: [scoring] fp_budget must be a number in (0, 0.5), "
+                                                     "not the float 0.5"),
+    ({"scoring": {"random_state": 2**32}},
+     "tg.toml: [scoring] random_state must be an integer in [0, 4294967295], not the integer 4294967296"),
+    ({"sources": {"a": {"poll_seconds": True}}},
+     "tg.toml: [sources.a] poll_seconds must be an integer >= 1, not the boolean true"),
+])
+def test_bad_value_messages(doc: dict, message: str) -> None:
+    with pytest.raises(PipelineConfigError) as info:
+        parse_config(doc, origin="tg.toml")
+    assert info.value.code == "config:bad_value" and str(info.value) == message
+
+
+@given(doc=st.dictionaries(st.sampled_from(["policy", "scoring", "sources", "allowed_roots", "chunk_mb", "oops"]),
+                           st.one_of(st.integers(), st.text(max_size=3), st.lists(st.integers(), max_size=2),
+                                     st.dictionaries(st.sampled_from(["min_rows", "fp_budget", "a", "x"]),
+                                                     st.one_of(st.integers(), st.text(max_size=3), st.none()),
+                                                     max_size=2)),
+                           max_size=3))
+def test_no_pydantic_text_reaches_the_user(doc: dict) -> None:
+    try:
+        parse_config(doc, origin="tg.toml")
+    except PipelineConfigError as exc:
+        text = str(exc)
+        assert "\n" not in text and "pydantic" not in text and "Input should" not in text, text
+        assert "validation error" not in text and text.startswith("tg.toml: ") and exc.__cause__ is None
+
+
+def test_config_and_source_built_in_python_are_checked_and_frozen() -> None:
+    import dataclasses
+
+    with pytest.raises(PipelineConfigError, match=r"^Config chunk_mb must be an integer >= 1, not the integer 0$"):
+        Config(chunk_mb=0)
+    with pytest.raises(PipelineConfigError, match=r"^Config policy must be a Policy, not a table$"):
+        Config(policy={"min_rows": 1})  # type: ignore[arg-type]
+    with pytest.raises(PipelineConfigError) as info:
+        Policy(min_rows=1, oops=2)  # type: ignore[call-arg]
+    assert info.value.code == "config:unknown_key" and str(info.value).startswith("Policy: unknown key(s) oops;")
+    with pytest.raises(PipelineConfigError, match=r"^Policy min_rows must be an integer >= 0, not the integer -1$"):
+        dataclasses.replace(Policy(), min_rows=-1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Config().chunk_mb = 3  # type: ignore[misc]
+    assert Policy(max_drift_share=1).max_drift_share == 1.0 and isinstance(Policy(max_drift_share=1).max_drift_share,
+                                                                           float)
+    assert Config().source("any name") == Config().source("any name")  # an unscheduled default, any --source
