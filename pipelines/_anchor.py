@@ -66,14 +66,14 @@ class AnchorCheck:
 
 
 def _data_copy(record: Any, state: Any, work: Path) -> tuple[str, Path] | None:
-    from pipelines._reference import _copy_verified
+    from pipelines._reference import copy_verified
 
     data = record.statement["predicate"].get("approved_data") or {}
     digest = data.get("digest")
     if not digest:
         return None
     dest = work / "anchor-window" / (str(digest).removeprefix("sha256:") + ".parquet")
-    found = _copy_verified(str(digest), dest, state.approved_path(str(digest)), Path(str(data.get("uri") or "")))
+    found = copy_verified(str(digest), dest, state.approved_path(str(digest)), Path(str(data.get("uri") or "")))
     return None if found is None else (str(digest), found)
 
 

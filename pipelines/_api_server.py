@@ -15,7 +15,6 @@ import atexit
 import contextlib
 import ctypes
 import importlib.util
-import inspect
 import os
 import signal
 import socket
@@ -27,6 +26,8 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from pipelines._prefect_private import SERVER_ENV, app_dir, drain_workers, server_command
 
 __all__ = ["TemporaryAPIServer"]
 
@@ -64,24 +65,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _drain_prefect_workers() -> None:
-    """Send Prefect's queued flow-run logs and events now (as ``prefect_test_harness`` does before it stops)."""
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-    from prefect.utilities.asyncutils import run_coro_as_sync
-
-    async def drain() -> None:
-        for worker in (APILogWorker, EventsWorker):
-            try:
-                result = worker.drain_all()
-            except RuntimeError:  # never started
-                continue
-            if inspect.isawaitable(result):
-                await result
-
-    run_coro_as_sync(drain())
-
-
 class TemporaryAPIServer:
     """One Prefect API server subprocess for this process's flows.
 
@@ -109,8 +92,7 @@ class TemporaryAPIServer:
         spec = importlib.util.find_spec("prefect")  # where it is, without running it
         if spec is None or spec.origin is None:
             return
-        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-               "PREFECT__SERVER_FINAL": "1"}
+        env = {**os.environ, **SERVER_ENV}
         server = cls._current = cls(env, app_dir=str(Path(spec.origin).parent.parent))
         server._launch()
         atexit.register(server.stop)
@@ -132,8 +114,7 @@ class TemporaryAPIServer:
             return None
         if current is not None and current.process is not None and current.process.poll() is None:
             return current  # a second ingest in this process (the demo) reuses the running server
-        env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-               "PREFECT__SERVER_FINAL": "1", **settings.to_environment_variables(exclude_unset=True)}
+        env = {**os.environ, **SERVER_ENV, **settings.to_environment_variables(exclude_unset=True)}
         server = cls._current = cls(env)
         server._launch()
         atexit.register(server.stop)
@@ -145,14 +126,10 @@ class TemporaryAPIServer:
 
     def _launch(self) -> None:
         if self._app_dir is None:
-            import prefect
-
-            self._app_dir = str(prefect.__module_path__.parent)
+            self._app_dir = app_dir()
         self.port = _free_port()
         self.process = subprocess.Popen(  # noqa: S603 - Prefect's own command for its temporary server
-            [sys.executable, "-m", "uvicorn", "--app-dir", self._app_dir, "--factory",
-             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "error", "--lifespan", "on"],
+            server_command(self._app_dir, self.port),
             env=self._env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent(),  # noqa: PLW1509
         )
 
@@ -194,7 +171,7 @@ class TemporaryAPIServer:
             try:
                 yield
             finally:
-                _drain_prefect_workers()  # while the server is up: Prefect's log and event workers keep a queue
+                drain_workers()  # while the server is up: Prefect's log and event workers keep a queue
                 # per API URL and drain it at exit, which hangs on a server that has stopped
 
     def stop(self) -> None:

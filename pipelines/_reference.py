@@ -28,7 +28,7 @@ from pipelines import _preload
 from pipelines._uris import redact_uri
 from pipelines.errors import PipelineInputError
 
-__all__ = ["resolve_reference", "merge_schema", "conform", "read_part", "REFERENCE_MAX_ENTRIES"]
+__all__ = ["resolve_reference", "merge_schema", "conform", "read_part", "copy_verified", "REFERENCE_MAX_ENTRIES"]
 
 # At most REFERENCE_MAX_ENTRIES older approved entries are searched for a joined reference.
 REFERENCE_MAX_ENTRIES = 1_000
@@ -107,7 +107,7 @@ def _copy_hashed(src: Path, dest: Path) -> str | None:
         return None
 
 
-def _copy_verified(digest: str, dest: Path, *candidates: Path) -> Path | None:
+def copy_verified(digest: str, dest: Path, *candidates: Path) -> Path | None:
     """``dest``, a private copy of the first candidate holding exactly the bytes of ``digest`` (hashed as copied,
     so what is read from ``dest`` afterwards is what the digest names), or None when no candidate holds them."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ def _part_copy(ctx: dict[str, Any], state: Any, data: dict[str, Any], record: An
     digest = data["digest"]
     dest = work / "reference-parts" / (digest.removeprefix("sha256:") + ".parquet")
     looked = (state.approved_path(digest), Path(str(data.get("uri") or "")))
-    found = _copy_verified(digest, dest, *looked)
+    found = copy_verified(digest, dest, *looked)
     if found is None:
         raise _unavailable(ctx, data, record, *looked)
     return found
@@ -269,7 +269,7 @@ def _rebuilt(state: Any, ledger: Any, parts: list[dict[str, Any]], work: Path) -
                 candidates.append(Path(str(data["uri"])))
         except ProvenanceInputError:
             pass
-        path = _copy_verified(digest, work / "reference-parts" / (digest.removeprefix("sha256:") + ".parquet"),
+        path = copy_verified(digest, work / "reference-parts" / (digest.removeprefix("sha256:") + ".parquet"),
                               *candidates)
         if path is None:
             return None
@@ -344,16 +344,11 @@ def read_part(path: str | Path, rows: int, seed: int = _SEED) -> pa.Table:
     ``seed`` (in file order, read one row group at a time, so the same file and count give the same rows)."""
     import numpy as np
 
+    from pipelines._rows import read_rows
+
     pf = pq.ParquetFile(path)
     total = pf.metadata.num_rows
     if rows >= total:
         return pf.read()
     picks = np.sort(np.random.default_rng(seed).choice(total, size=max(rows, 0), replace=False))
-    pieces, start = [], 0
-    for g in range(pf.metadata.num_row_groups):
-        n = pf.metadata.row_group(g).num_rows
-        lo, hi = np.searchsorted(picks, [start, start + n])
-        if hi > lo:
-            pieces.append(pf.read_row_group(g).take(pa.array(picks[lo:hi] - start)))
-        start += n
-    return pa.concat_tables(pieces) if pieces else pf.schema_arrow.empty_table()
+    return read_rows(pf, picks)

@@ -8,8 +8,9 @@ stays a pickle on the second try).
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -20,6 +21,9 @@ from pipelines import _preload, reading
 from pipelines._memory import release_freed_memory
 from pipelines.errors import PipelineConfigError, PipelineInputError
 from reasons.errors import TrainguardError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["stage_input", "read_batch", "check_contract", "check_drift", "fit_scorer", "score_partition",
            "finalize_scores", "load_frame", "partition_count"]
@@ -46,14 +50,15 @@ def load_frame(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def _sample_frame(path: str | Path, rows: int, seed: int) -> pd.DataFrame:
-    """The staged file's rows at ``sample_index(total, rows, seed)`` (every row when there are fewer), read one
-    row group at a time; the index is each row's 0-based position in the file."""
-    from checks.detectors._base import sample_index
-    from pipelines._reference import read_part
+def _sample_frame(path: str | Path, rows_of: Callable[[int, int | None], np.ndarray], seed: int) -> pd.DataFrame:
+    """The staged file's rows at ``rows_of(total, seed)`` (sorted positions that ``checks`` draws, e.g.
+    ``sources.shift_sample_rows``), read one row group at a time; the index is each row's 0-based position."""
+    from pipelines._rows import read_rows
 
-    df = read_part(path, rows, seed).to_pandas()
-    df.index = pd.Index(sample_index(pq.ParquetFile(path).metadata.num_rows, rows, seed), dtype="int64")
+    pf = pq.ParquetFile(path)
+    positions = rows_of(pf.metadata.num_rows, seed)
+    df = read_rows(pf, positions).to_pandas()
+    df.index = pd.Index(positions, dtype="int64")
     return df
 
 
@@ -219,7 +224,7 @@ def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, An
     Returns ``{"path": <pickled scorer>, "detectors": <its JSON-able description for the ledger>}``.
     """
     _preload.wait()
-    from checks.detectors.density import DensityExcess
+    from checks.detectors.density import pool_rows
     from checks.scoring import RowScorer
     from pipelines._record import describe_detectors
 
@@ -231,8 +236,7 @@ def fit_scorer(batch_path: str, reference_path: str | None, params: dict[str, An
     seed = int(params.get("random_state", 0))
     # with a reference the batch is checked for its columns, and a seeded sample of its rows is the density
     # detector's pool: the rows RowScorer.fit would draw from the whole batch, read a row group at a time
-    batch = load_frame(batch_path) if reference is None else _sample_frame(batch_path, DensityExcess().max_samples,
-                                                                           seed)
+    batch = load_frame(batch_path) if reference is None else _sample_frame(batch_path, pool_rows, seed)
     scorer = RowScorer(**params).fit(reference, batch)
     out = Path(work_dir) / "scorer.pkl"
     # our own fitted object, written and read only inside this run's work dir; input data is never unpickled
@@ -294,9 +298,9 @@ def finalize_scores(scorer_path: str, batch_path: str, partition_paths: list[str
             row_reasons.setdefault(int(r), []).append(str(code))
     sample = None
     if scorer.source_column is not None and "source" in scorer.detectors:
-        from checks.detectors.sources import MAX_SHIFT_ROWS
+        from checks.detectors.sources import shift_sample_rows
 
-        sample = _sample_frame(batch_path, MAX_SHIFT_ROWS, scorer.random_state)  # the source test's feature rows
+        sample = _sample_frame(batch_path, shift_sample_rows, scorer.random_state)  # the source test's feature rows
     scores = scorer.finalize(_columns(batch_path, [scorer.label_column, scorer.source_column]), parts,
                              row_reasons=row_reasons or None, batch_sample=sample)
     release_freed_memory()

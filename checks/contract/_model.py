@@ -164,9 +164,44 @@ class Contract:
     @classmethod
     def from_expectation_suite(cls, suite: gx.ExpectationSuite) -> Contract:
         """Inverse of :meth:`to_expectation_suite` (expectations it does not know become ``[[expectations]]``)."""
-        from checks.contract._suite import suite_to_contract
-
         return suite_to_contract(suite)
+
+
+def suite_to_contract(suite: gx.ExpectationSuite) -> Contract:
+    """Rebuild the contract from a suite made by :func:`contract_to_suite` (others become ``[[expectations]]``)."""
+    info = (suite.meta or {}).get("trainguard", {})
+    contract = Contract(source=info.get("source"), inferred=dict(info.get("inferred") or {}))
+    specs: dict[str, ColumnSpec] = {}
+    for exp in suite.expectations:
+        cfg = exp.configuration
+        kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "result_format", "catch_exceptions")}
+        tag = (cfg.meta or {}).get("trainguard")
+        col = kw.get("column")
+        spec = specs.setdefault(str(col), ColumnSpec()) if tag not in (None, "columns") else None
+        if tag == "columns":
+            contract.allow_extra_columns = not kw.get("exact_match", True)
+            for c in kw["column_set"]:
+                specs.setdefault(c, ColumnSpec())
+        elif spec is not None and tag == "type":
+            spec.type = cfg.meta["type"]
+        elif spec is not None and tag == "not_null":
+            spec.nullable = False
+        elif spec is not None and tag == "in_range":
+            spec.min, spec.max = kw.get("min_value"), kw.get("max_value")
+        elif spec is not None and tag == "in_set":
+            spec.allowed = list(kw["value_set"])
+        elif spec is not None and tag == "label_class":
+            contract.label_column, contract.classes = col, list(kw["value_set"])
+        elif spec is not None and tag == "unique":
+            spec.unique = True
+        elif spec is not None and tag == "length":
+            spec.min_length, spec.max_length = kw.get("min_value"), kw.get("max_value")
+        elif spec is not None and tag == "pattern":
+            spec.pattern = kw["regex"]
+        else:
+            contract.expectations.append({"type": cfg.type, **{k: v for k, v in kw.items() if v is not None}})
+    contract.columns = specs
+    return contract
 
 
 def _column_spec(name: object, spec: object, path: str) -> ColumnSpec:

@@ -1,4 +1,5 @@
-"""Contract <-> Great Expectations 1.x ExpectationSuite, and a quiet ephemeral GX context to run suites on.
+"""Contract -> Great Expectations 1.x ExpectationSuite, and a quiet ephemeral GX context to run suites on (the way
+back, suite -> contract, is ``_model.suite_to_contract``: this module does not import ``_model``).
 
 Each built-in contract rule becomes one GX expectation whose ``meta["trainguard"]`` names its reason code:
 
@@ -21,11 +22,11 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from checks.errors import ChecksConfigError
 
@@ -33,7 +34,48 @@ if TYPE_CHECKING:
     import great_expectations as gx
     import pandas as pd
 
-    from checks.contract._model import Contract
+
+class ColumnRules(Protocol):
+    """What the rules read of a column (``checks.contract.ColumnSpec``; this module does not import it, so that
+    ``_model`` can build suites through it)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def nullable(self) -> bool: ...
+    @property
+    def min(self) -> Any: ...
+    @property
+    def max(self) -> Any: ...
+    @property
+    def allowed(self) -> Sequence[Any] | None: ...
+    @property
+    def unique(self) -> bool: ...
+    @property
+    def min_length(self) -> int | None: ...
+    @property
+    def max_length(self) -> int | None: ...
+    @property
+    def pattern(self) -> str | None: ...
+
+
+class ContractRules(Protocol):
+    """What the rules and the suite read of a contract (``checks.contract.Contract``)."""
+
+    @property
+    def columns(self) -> Mapping[str, ColumnRules]: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def label_column(self) -> str | None: ...
+    @property
+    def classes(self) -> Sequence[Any] | None: ...
+    @property
+    def allow_extra_columns(self) -> bool: ...
+    @property
+    def expectations(self) -> Sequence[dict[str, Any]]: ...
+    @property
+    def inferred(self) -> Mapping[str, Any]: ...
 
 _TYPE_LISTS: dict[str, list[str]] = {
     "integer": ["int", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "Int64", "Int32",
@@ -73,7 +115,7 @@ class Rule:
         return f"expect:{self.kind}:{self.column if self.column is not None else '*'}"
 
 
-def builtin_rules(contract: Contract) -> list[Rule]:
+def builtin_rules(contract: ContractRules) -> list[Rule]:
     """The contract's built-in per-column rules (the type rule and the column set are handled before GX)."""
     rules: list[Rule] = []
     for name, spec in contract.columns.items():
@@ -141,7 +183,7 @@ def resolve_expectation(entry: dict[str, Any], *, path: str = "<contract>") -> t
     return cls, kwargs
 
 
-def user_rules(contract: Contract) -> list[Rule]:
+def user_rules(contract: ContractRules) -> list[Rule]:
     """One rule per ``[[expectations]]`` entry; row-level when GX evaluates it row by row (a map expectation)."""
     from great_expectations.expectations.expectation import (
         ColumnMapExpectation,
@@ -180,7 +222,7 @@ def to_gx(rule: Rule) -> Any:
     return cls(**{k: v for k, v in kwargs.items() if v is not None})
 
 
-def contract_to_suite(contract: Contract, *, name: str | None = None) -> gx.ExpectationSuite:
+def contract_to_suite(contract: ContractRules, *, name: str | None = None) -> gx.ExpectationSuite:
     """Build the GX 1.x suite of a contract (table column set, types, built-in rules, user expectations)."""
     _batch_definition()  # GX 1.x needs an active context before a suite can be built
     import great_expectations as gx
@@ -206,45 +248,6 @@ def contract_to_suite(contract: Contract, *, name: str | None = None) -> gx.Expe
         meta={"trainguard": {"source": contract.source, "inferred": dict(contract.inferred)}},
     )
     return suite
-
-
-def suite_to_contract(suite: gx.ExpectationSuite) -> Contract:
-    """Rebuild the contract from a suite made by :func:`contract_to_suite` (others become ``[[expectations]]``)."""
-    from checks.contract._model import ColumnSpec, Contract
-
-    info = (suite.meta or {}).get("trainguard", {})
-    contract = Contract(source=info.get("source"), inferred=dict(info.get("inferred") or {}))
-    specs: dict[str, ColumnSpec] = {}
-    for exp in suite.expectations:
-        cfg = exp.configuration
-        kw = {k: v for k, v in cfg.kwargs.items() if k not in ("batch_id", "result_format", "catch_exceptions")}
-        tag = (cfg.meta or {}).get("trainguard")
-        col = kw.get("column")
-        spec = specs.setdefault(str(col), ColumnSpec()) if tag not in (None, "columns") else None
-        if tag == "columns":
-            contract.allow_extra_columns = not kw.get("exact_match", True)
-            for c in kw["column_set"]:
-                specs.setdefault(c, ColumnSpec())
-        elif spec is not None and tag == "type":
-            spec.type = cfg.meta["type"]
-        elif spec is not None and tag == "not_null":
-            spec.nullable = False
-        elif spec is not None and tag == "in_range":
-            spec.min, spec.max = kw.get("min_value"), kw.get("max_value")
-        elif spec is not None and tag == "in_set":
-            spec.allowed = list(kw["value_set"])
-        elif spec is not None and tag == "label_class":
-            contract.label_column, contract.classes = col, list(kw["value_set"])
-        elif spec is not None and tag == "unique":
-            spec.unique = True
-        elif spec is not None and tag == "length":
-            spec.min_length, spec.max_length = kw.get("min_value"), kw.get("max_value")
-        elif spec is not None and tag == "pattern":
-            spec.pattern = kw["regex"]
-        else:
-            contract.expectations.append({"type": cfg.type, **{k: v for k, v in kw.items() if v is not None}})
-    contract.columns = specs
-    return contract
 
 
 # -- running GX quietly ---------------------------------------------------------------------------------------

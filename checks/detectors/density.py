@@ -50,11 +50,19 @@ from checks.detectors.duplicates import COARSE, group_ids
 if TYPE_CHECKING:  # pragma: no cover
     from checks.scoring import RowScorer
 
-__all__ = ["DensityExcess", "density_finding", "fit_density", "density_columns"]
+__all__ = ["DensityExcess", "density_finding", "fit_density", "density_columns", "POOL_ROWS", "pool_rows"]
 
 MIN_BATCH_ROWS = 50  # fewer sampled batch rows than this: no pool, the detector stays inactive
 REACH = 2.0  # rows within this many times a firing pool row's neighbourhood radius get the exact search
 _SELF = 1e-12  # a pool batch row this close to the scored row is the row itself
+POOL_ROWS = 1_024  # the detector's default ``max_samples``: batch rows drawn for its pool
+
+
+def pool_rows(n_rows: int, random_state: int | None) -> np.ndarray:
+    """Sorted positions of the batch rows (of ``n_rows``) that ``fit_density`` draws for the scorer's density
+    pool with this seed: every row when there are at most ``POOL_ROWS``. A caller that reads only these rows of
+    a large batch and passes them to ``RowScorer.fit`` fits the same detector."""
+    return sample_index(n_rows, POOL_ROWS, random_state)
 
 
 def _distinct(X: np.ndarray) -> np.ndarray:
@@ -76,7 +84,7 @@ class DensityExcess(BaseEstimator):  # type: ignore[misc]
     """
 
     def __init__(
-        self, *, n_neighbors: int = 20, max_samples: int = 1_024, alpha: float = 0.01, min_excess: float = 0.5,
+        self, *, n_neighbors: int = 20, max_samples: int = POOL_ROWS, alpha: float = 0.01, min_excess: float = 0.5,
         max_share: float = 0.25, min_doubt: float = 0.5, chunk_size: int = 65_536, random_state: int | None = 0,
     ) -> None:
         self.n_neighbors = n_neighbors
@@ -164,8 +172,8 @@ def fit_density(scorer: RowScorer, X_ref: np.ndarray, batch: pd.DataFrame | None
     """The scorer's fitted detector: needs the detector enabled, a reference and batch rows at ``fit``."""
     if "density" not in scorer.detectors or not scorer.has_reference_ or batch is None or len(batch) == 0:
         return None
-    det = DensityExcess(random_state=scorer.random_state)
-    pool = batch.iloc[sample_index(len(batch), det.max_samples, scorer.random_state)]
+    det = DensityExcess(random_state=scorer.random_state)  # max_samples = POOL_ROWS
+    pool = batch.iloc[pool_rows(len(batch), scorer.random_state)]
     return det.fit(X_ref, scorer.preprocessor_.transform(pool))
 
 

@@ -71,7 +71,7 @@ class FastIForest(OutlierDetector):
                     depth[left[node]] = depth[node] + 1
                     depth[right[node]] = depth[node] + 1
             self.leaf_values_.append(depth + _avg_path_length(tree.n_node_samples))
-        self.denominator_ = len(self.trees_) * float(_avg_path_length(np.array([forest._max_samples]))[0])
+        self.denominator_ = len(self.trees_) * float(_avg_path_length(np.array([forest.max_samples_]))[0])
         self.n_features_in_ = int(forest.n_features_in_)
         return self
 

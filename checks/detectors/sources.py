@@ -24,13 +24,20 @@ from checks.errors import ChecksConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from checks.scoring import RowScorer
 
-__all__ = ["source_finding", "source_table"]
+__all__ = ["source_finding", "source_table", "MAX_SHIFT_ROWS", "shift_sample_rows"]
 
 ALPHA = 1e-3  # family-wise significance (Bonferroni over sources and tests)
 MIN_EFFECT = 0.6  # a compromised source's rows are more suspicious than others' with at least this AUC
 MIN_ROWS = 10
 MIN_SHIFT = 0.25  # ... and its rows' distribution of some feature is at least this KS distance from the others'
 MAX_SHIFT_ROWS = 20_000  # the feature test runs on a seeded sample of at most this many batch rows
+
+
+def shift_sample_rows(n_rows: int, random_state: int | None) -> np.ndarray:
+    """Sorted positions of the batch rows (of ``n_rows``) the source test's feature test runs on: a seeded
+    sample of at most ``MAX_SHIFT_ROWS`` (every row when there are fewer). ``RowScorer.finalize``'s
+    ``batch_sample`` is the batch's rows at these positions."""
+    return sample_index(n_rows, MAX_SHIFT_ROWS, random_state)
 
 
 def source_table(
@@ -64,7 +71,7 @@ def feature_shift(scorer: RowScorer, sample: pd.DataFrame) -> dict[str, tuple[fl
     """Per source (of at least ``MIN_ROWS`` sampled rows, when there are two or more sources): the largest KS
     distance of one preprocessed feature between its rows and the other sources' rows, that test's p-value times
     the number of features, and the feature's name. ``sample`` is the batch's rows at
-    ``sample_index(len(batch), MAX_SHIFT_ROWS, random_state)``, with every feature column and the source column."""
+    ``shift_sample_rows(len(batch), random_state)``, with every feature column and the source column."""
     assert scorer.source_column is not None
     idx = np.arange(len(sample))
     src = _source_names(sample[scorer.source_column])
@@ -108,8 +115,8 @@ def source_finding(
             raise ChecksConfigError(
                 "scoring:no_source_sample",
                 f"the source test compares features, but the batch given to finalize lacks {missing[0]!r}: pass "
-                "batch_sample (the batch's rows at sample_index(len(batch), MAX_SHIFT_ROWS, random_state))")
-        sample = batch.iloc[sample_index(len(batch), MAX_SHIFT_ROWS, scorer.random_state)]
+                "batch_sample (the batch's rows at shift_sample_rows(len(batch), random_state))")
+        sample = batch.iloc[shift_sample_rows(len(batch), scorer.random_state)]
     shift = feature_shift(scorer, sample)
     table["shift"] = [shift.get(str(v), (0.0, 1.0, ""))[0] for v in table["source"]]
     table["p_shift"] = [shift.get(str(v), (0.0, 1.0, ""))[1] for v in table["source"]]
