@@ -255,7 +255,7 @@ def compromised_source(
     source = pd.Series([f"s{int(s)}" for s in src], index=X.index, name="source")
     feats = rng.choice(np.arange(X.shape[1]), size=min(3, X.shape[1]), replace=False)
     cls = y.iloc[pos].value_counts().index[0]
-    vals = X.iloc[pos].to_numpy(dtype=float)
+    vals = X.iloc[pos].to_numpy(dtype=float, copy=True)  # a frame of one dtype gives a read-only view
     is_cls = y.iloc[pos].to_numpy() == cls
     sd = X.std().to_numpy(dtype=float)
     for f in feats:

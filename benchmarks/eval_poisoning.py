@@ -35,9 +35,26 @@ LABEL = "class"
 SEED = 0
 
 
+SKLEARN = ("sklearn:digits", "sklearn:breast_cancer")  # bundled with scikit-learn: datasets outside ../shared
+
+
+def _frame(name: str) -> pd.DataFrame:
+    """A PMLB dataset from ../shared, or ``sklearn:<name>``, one of scikit-learn's bundled datasets (offline)."""
+    if name.startswith("sklearn:"):
+        from sklearn import datasets
+
+        bunch = getattr(datasets, f"load_{name.split(':', 1)[1]}")(as_frame=True)
+        return bunch.frame.rename(columns={"target": LABEL})
+    return pd.read_csv(common.SHARED / "data" / "pmlb" / f"{name}.csv.gz", sep="\t")
+
+
+def _dataset_seed(name: str) -> int:
+    return DATASETS.index(name) if name in DATASETS else len(DATASETS) + SKLEARN.index(name)
+
+
 def load(name: str, max_rows: int) -> tuple[pd.DataFrame, pd.Series, int]:
     """Features, 0..K-1 encoded labels and the original row count; above ``max_rows`` a seeded stratified sample."""
-    df = pd.read_csv(common.SHARED / "data" / "pmlb" / f"{name}.csv.gz", sep="\t")
+    df = _frame(name)
     n_orig = len(df)
     if len(df) > max_rows:
         df, _ = _split(df, max_rows / len(df), SEED)
@@ -198,7 +215,7 @@ def run_dataset(
         "clean_accuracy": clean["accuracy"], "attacks": {},
     }
     for attack in attacks:
-        rng = np.random.default_rng([SEED, DATASETS.index(name), list(ATTACKS).index(attack)])
+        rng = np.random.default_rng([SEED, _dataset_seed(name), list(ATTACKS).index(attack)])
         p = ATTACKS[attack](Xb, yb, rng)
         truth = p.is_poison.to_numpy(dtype=bool)
         trig = p.trigger
@@ -241,7 +258,7 @@ def run_dataset(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.eval_poisoning", description=__doc__)
     ap.add_argument("--quick", action="store_true", help="2 datasets (credit-g, pendigits), a smoke check")
-    ap.add_argument("--datasets", nargs="*", help="only these PMLB datasets")
+    ap.add_argument("--datasets", nargs="*", help=f"only these datasets: PMLB names, or {', '.join(SKLEARN)} (bundled with scikit-learn)")
     ap.add_argument("--attacks", nargs="*", choices=list(ATTACKS), help="only these attacks")
     ap.add_argument("--max-rows", type=int, default=4000, help="seeded stratified subsample above this (default 4000)")
     ap.add_argument("--no-baselines", action="store_true", help="skip IForest and cleanlab (faster feedback runs)")
