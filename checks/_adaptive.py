@@ -12,8 +12,9 @@ The other way (``narrowed_cut``): when the batch holds significantly more rows a
 than clean rows would put there (binomial tail below ``TAIL_P``), that excess is poison concentrated at the
 smallest p-values (a trigger, a flood, injected outliers), and a stricter cut keeps nearly all of it while
 dropping most of the budget's clean rows: the cut moves to the expected-F1 optimum at or below the budget. Not
-when Storey's estimate of the whole batch's poison is well above that excess (``SPREAD``): then the poison is
-spread over larger p-values (flipped labels the model is unsure of), and a stricter cut would lose it. Clean
+when the upper bound of Storey's estimate of the whole batch's poison is well above that excess (``SPREAD``):
+then the poison may be spread over larger p-values (flipped labels the model is unsure of, a slowly shifted
+feature), and a stricter cut would lose it; a small batch, whose estimate is too loose to tell, keeps the budget. Clean
 rows are then flagged at a lower rate than the budget, never a higher one.
 
 >>> import numpy as np
@@ -37,8 +38,9 @@ LAMBDA = 0.2  # Storey's tuning point: p-values above it are taken to come from 
 Z = 3.0  # the share estimate must exceed this many standard errors to count
 MAX_CUT = 0.2  # the widened cut never passes this p-value
 MIN_PRECISION = 0.5  # expected share of poison among the rows a widened cut flags
-SPREAD = 1.5  # a narrower cut only when the whole batch's estimated poison is at most this times the excess at the
-# budget's cut or below (else the poison is spread over larger p-values and a narrower cut loses it)
+SPREAD = 2.0  # a narrower cut only when the whole batch's poison is at most this times the excess at the budget's
+# cut or below, at Storey's upper bound (else the poison may be spread over larger p-values and a narrower cut
+# would lose it)
 MIN_EXCESS = 0.5  # ... and only when that excess is at least this share of the clean rows the budget flags
 TAIL_P = 1e-6  # binomial tail below which a narrower cut's count of rows is more than clean rows would give
 
@@ -131,11 +133,12 @@ def _narrowing(p: np.ndarray, budget: float) -> tuple[float, float, float]:
     inside = float((rejected - n * cuts)[significant].max())
     if inside < MIN_EXCESS * n * budget:  # a small excess (a clean batch's slightly heavy tail): not worth a cut
         return budget, 0.0, 0.0
-    # Storey's whole-batch estimate, less two standard errors (it is noisy on small batches)
-    spread = contaminated_share(p) * n - 2.0 * np.sqrt(LAMBDA / (1.0 - LAMBDA) * n)
-    if spread > SPREAD * inside:  # most of the poison lies beyond the budget's cut (flipped labels): keep it
+    # Storey's whole-batch estimate, with two standard errors either way: narrow only when even its upper bound
+    # says the poison is concentrated (a small batch cannot show that, so it keeps the budget's cut)
+    storey, error = contaminated_share(p) * n, 2.0 * np.sqrt(LAMBDA / (1.0 - LAMBDA) * n)
+    if storey + error > SPREAD * inside:  # the poison may lie beyond the budget's cut (flips, shifts): keep it
         return budget, 0.0, 0.0
-    poison = max(spread, inside)
+    poison = max(storey - error, inside)
     clean_expected = np.minimum(rejected, (n - poison) * cuts)
     true_pos = np.minimum(rejected - clean_expected, poison)
     f1 = 2.0 * true_pos / (rejected + poison)

@@ -63,8 +63,10 @@ def _f1(p: np.ndarray, truth: np.ndarray, cut: float) -> float:
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1_000, 8_000), share=st.floats(0.02, 0.1), seed=st.integers(0, 2**16))
+@given(n=st.integers(1_000, 8_000), share=st.floats(0.0, 1.0), seed=st.integers(0, 2**16))
 def test_concentrated_poison_narrows_the_cut_and_keeps_it(n: int, share: float, seed: int) -> None:
+    # enough poison that Storey's estimate can tell it is concentrated: 2.5 standard deviations of a clean count
+    share = 2.5 / np.sqrt(n) + share * (0.1 - 2.5 / np.sqrt(n))
     rng = np.random.default_rng(seed)
     k = int(share * n)
     p = np.concatenate([rng.uniform(size=n - k), rng.uniform(0, 1e-4, size=k)])  # injected outliers: p near 0
@@ -74,6 +76,18 @@ def test_concentrated_poison_narrows_the_cut_and_keeps_it(n: int, share: float, 
     assert (p[truth] < cut).mean() >= 0.95  # the poison stays flagged
     assert (p[~truth] < cut).mean() <= (p[~truth] < 0.01).mean()  # clean rows: fewer than the budget's cut takes
     assert _f1(p, truth, cut) > _f1(p, truth, 0.01)
+
+
+def test_a_small_batch_with_poison_beyond_the_cut_keeps_the_budget() -> None:
+    # a slow campaign's batch: 400 rows, 8 poisoned rows at p near 0 and 8 more just beyond the budget's cut.
+    # The excess below the cut is significant, but Storey's estimate is too loose here (2 SE = 20 rows) to rule
+    # out more poison beyond it, so the cut stays where it catches what it can
+    narrowed = 0
+    for seed in range(100):
+        rng = np.random.default_rng(seed)
+        p = np.concatenate([rng.uniform(size=384), rng.uniform(0, 1e-4, size=8), rng.uniform(0.01, 0.05, size=8)])
+        narrowed += choose_cut(p, 0.01)[1] == "narrowed"
+    assert narrowed <= 10
 
 
 def test_spread_poison_is_not_narrowed() -> None:
