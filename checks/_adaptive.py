@@ -92,11 +92,11 @@ def narrowed_cut(p: np.ndarray, budget: float) -> float:
     return _narrowing(p, budget)[0]
 
 
-def choose_cut(p: np.ndarray, budget: float) -> tuple[float, str]:
+def choose_cut(p: np.ndarray, budget: float, *, narrow: bool = True) -> tuple[float, str]:
     """(p-value cut, ``"budget"`` | ``"widened"`` | ``"narrowed"``): the widened cut of ``adaptive_cut`` or the
     narrowed one of ``narrowed_cut``; when both apply, the one with the higher expected F1 under the narrowing's
     poison estimate (the excess below the budget's cut, or Storey's lower bound when larger). Rows with p < cut
-    are flagged.
+    are flagged. ``narrow=False``: the widened cut or the budget's (``RowScorer(narrow=...)``, off by default).
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -104,16 +104,18 @@ def choose_cut(p: np.ndarray, budget: float) -> tuple[float, str]:
     (0.01, 'budget')
     """
     wide = adaptive_cut(p, budget)
-    narrow, narrow_f1, poison = _narrowing(p, budget)
-    if narrow < budget and wide > budget:
+    if not narrow:  # the widened cut or the budget's only
+        return (wide, "widened") if wide > budget else (budget, "budget")
+    narrowed, narrow_f1, poison = _narrowing(p, budget)
+    if narrowed < budget and wide > budget:
         flagged = float(np.count_nonzero(p < wide))
         true_pos = min(flagged - min(flagged, (len(p) - poison) * wide), poison)
         if 2.0 * true_pos / (flagged + poison) > narrow_f1:
             return wide, "widened"
-        return narrow, "narrowed"
+        return narrowed, "narrowed"
     if wide > budget:
         return wide, "widened"
-    return (narrow, "narrowed") if narrow < budget else (budget, "budget")
+    return (narrowed, "narrowed") if narrowed < budget else (budget, "budget")
 
 
 def _narrowing(p: np.ndarray, budget: float) -> tuple[float, float, float]:

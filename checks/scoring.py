@@ -87,6 +87,7 @@ class RowScorer:
         self, *, label_column: str | None = None, source_column: str | None = None, fp_budget: float = 0.01,
         random_state: int = 0, detectors: Sequence[str] = ROW_DETECTORS + BATCH_DETECTORS,
         max_fit_rows: int = 50_000, self_fit_trim: float = 0.1, top_features: int = 2, adaptive: bool = True,
+        narrow: bool = False,
     ) -> None:
         self.label_column = label_column
         self.source_column = source_column
@@ -97,12 +98,13 @@ class RowScorer:
         self.self_fit_trim = self_fit_trim
         self.top_features = top_features
         self.adaptive = adaptive
+        self.narrow = narrow  # off by default: it let more of a slow campaign through (benchmarks/README.md)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor's parameters (the scikit-learn estimator contract)."""
         return {k: getattr(self, k) for k in ("label_column", "source_column", "fp_budget", "random_state",
                                               "detectors", "max_fit_rows", "self_fit_trim", "top_features",
-                                              "adaptive")}
+                                              "adaptive", "narrow")}
 
     def describe(self) -> dict[str, Any]:
         """What the ledger records about the scoring: parameters, each fitted detector's class and parameters,
@@ -301,7 +303,7 @@ class RowScorer:
         cut, mode = thr, "budget"
         if self.adaptive:  # a significantly contaminated batch: the cut moves to the expected-F1 optimum
             p_values = 1.0 - np.clip(score, 0.0, 1.0)
-            p_cut, mode = choose_cut(p_values, self.fp_budget)
+            p_cut, mode = choose_cut(p_values, self.fp_budget, narrow=getattr(self, "narrow", False))
             cut = 1.0 - p_cut
             if mode == "widened":
                 self._widened_reasons(np.flatnonzero((score > cut) & ~flagged), families, cols, p_rows, reasons)

@@ -106,11 +106,26 @@ def test_scorer_narrows_for_injected_outliers_and_records_how() -> None:
     ref = pd.DataFrame(rng.normal(size=(3_000, 4)), columns=list("abcd"))
     batch = pd.DataFrame(rng.normal(size=(2_000, 4)), columns=list("abcd"))
     batch.iloc[:80] = rng.normal(8.0, 1.0, size=(80, 4))  # 4% injected far outside the trusted data
-    out = RowScorer(detectors=("iforest", "ecod", "hbos", "knn")).fit(ref).score(batch)
+    out = RowScorer(detectors=("iforest", "ecod", "hbos", "knn"), narrow=True).fit(ref).score(batch)
     flagged = out["flagged"].to_numpy()
     assert flagged[:80].all()
     assert flagged[80:].mean() < 0.01  # below the budget's rate on the clean rows
     record = out.attrs["threshold"]
     assert record["mode"] == "narrowed" and record["cut"] > record["budget_threshold"] == 0.99
-    clean = RowScorer(detectors=("iforest", "ecod", "hbos", "knn")).fit(ref).score(batch.iloc[80:])
+    clean = RowScorer(detectors=("iforest", "ecod", "hbos", "knn"), narrow=True).fit(ref).score(batch.iloc[80:])
     assert clean.attrs["threshold"]["mode"] == "budget"
+
+
+def test_narrowing_is_off_by_default() -> None:
+    import pandas as pd
+
+    from checks.scoring import RowScorer
+
+    rng = np.random.default_rng(5)
+    ref = pd.DataFrame(rng.normal(size=(3_000, 4)), columns=list("abcd"))
+    batch = pd.DataFrame(rng.normal(size=(2_000, 4)), columns=list("abcd"))
+    batch.iloc[:80] = rng.normal(8.0, 1.0, size=(80, 4))
+    out = RowScorer(detectors=("iforest", "ecod", "hbos", "knn")).fit(ref).score(batch)
+    assert out.attrs["threshold"]["mode"] != "narrowed"
+    p = np.concatenate([rng.uniform(size=2000), np.full(80, 1e-5)])
+    assert choose_cut(p, 0.01, narrow=False)[1] != "narrowed" and choose_cut(p, 0.01)[1] == "narrowed"
