@@ -303,7 +303,7 @@ class RowScorer:
         cut, mode = thr, "budget"
         if self.adaptive:  # a significantly contaminated batch: the cut moves to the expected-F1 optimum
             p_values = 1.0 - np.clip(score, 0.0, 1.0)
-            p_cut, mode = choose_cut(p_values, self.fp_budget, narrow=getattr(self, "narrow", False))
+            p_cut, mode = choose_cut(p_values, self.fp_budget, narrow=self.narrow)
             cut = 1.0 - p_cut
             if mode == "widened":
                 self._widened_reasons(np.flatnonzero((score > cut) & ~flagged), families, cols, p_rows, reasons)

@@ -3,9 +3,6 @@ public API (a new scikit-learn version must be checked here before the pin moves
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
 import sklearn
@@ -13,18 +10,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier, IsolationForest
 from sklearn.linear_model import LogisticRegression
 
 from checks._sklearn_private import predict_proba_binned
-
-CONSTRAINTS = Path(__file__).resolve().parents[2] / "constraints.txt"
-
-
-def _pinned(package: str) -> str:
-    found = re.search(rf"^{re.escape(package)}==(\S+)", CONSTRAINTS.read_text(encoding="utf-8"), re.MULTILINE)
-    assert found, f"{package} is not pinned in constraints.txt"
-    return found.group(1)
+from tests._pins import pinned
 
 
 def test_installed_scikit_learn_is_the_pinned_one() -> None:
-    assert sklearn.__version__ == _pinned("scikit-learn")
+    assert sklearn.__version__ == pinned("scikit-learn")
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
-from pathlib import Path
 from typing import Any
 
 import prefect
 import pytest
 
 from pipelines import _prefect_private
-
-CONSTRAINTS = Path(__file__).resolve().parents[2] / "constraints.txt"
-
-
-def _pinned(package: str) -> str:
-    found = re.search(rf"^{re.escape(package)}==(\S+)", CONSTRAINTS.read_text(encoding="utf-8"), re.MULTILINE)
-    assert found, f"{package} is not pinned in constraints.txt"
-    return found.group(1)
+from tests._pins import pinned
 
 
 def test_installed_prefect_is_the_pinned_one() -> None:
-    assert prefect.__version__ == _pinned("prefect")
+    assert prefect.__version__ == pinned("prefect")
 
 
 def test_command_and_environment_equal_prefects_own(monkeypatch: pytest.MonkeyPatch) -> None:
